@@ -1,0 +1,1 @@
+//! Helpers for the criterion benchmarks (see `benches/`).

@@ -1,0 +1,607 @@
+//! The compiled rule pack and the per-record evaluation.
+//!
+//! Evaluating a record: pick its shape, walk the fields rules read, run
+//! each field's [`FieldMatcher`] once per value (setting atom bits), then
+//! evaluate only the *candidate* rules — those with at least one atom hit,
+//! plus the few whose detection can be true with no hit at all (pure
+//! negations, `null` tests). Cost grows with the record and the number of
+//! hits, not with the number of rules.
+
+use std::collections::HashMap;
+
+use crate::compiler::{AtomId, Compiler, Expr, FieldId, RefKind, Test, KEYWORDS};
+use crate::error::{Error, RecordError};
+use crate::loader::RuleSet;
+use crate::logsource::LogsourceMap;
+use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
+use crate::output;
+use crate::pattern::folded;
+use crate::profile::ProfileSet;
+use crate::record::{scalar_text, Doc, Scalar, TapeDoc};
+use crate::rule::{Meta, Rejection, Source};
+use crate::shape::{all_strings, Shapes};
+
+/// What happens to records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Every record passes; matching ones are tagged.
+    #[default]
+    Tag,
+    /// Only matching records pass (tagged).
+    Keep,
+    /// Matching records are removed; the rest pass untouched.
+    Drop,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "tag" => Ok(Mode::Tag),
+            "keep" => Ok(Mode::Keep),
+            "drop" => Ok(Mode::Drop),
+            _ => Err(format!("unknown mode `{s}` (tag, keep or drop)")),
+        }
+    }
+}
+
+/// Configuration of an [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineBuilder {
+    profiles: ProfileSet,
+    logsources: LogsourceMap,
+    placeholders: HashMap<String, Vec<String>>,
+    tag_field: String,
+    mode: Mode,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            profiles: ProfileSet::auto(),
+            logsources: LogsourceMap::builtin(),
+            placeholders: HashMap::new(),
+            tag_field: "sigma".into(),
+            mode: Mode::Tag,
+        }
+    }
+}
+
+/// A rule that compiled.
+#[derive(Clone, Debug)]
+pub struct LoadedRule {
+    pub meta: Meta,
+    pub source: Source,
+    /// Notes that do not stop the rule (derived id, unscoped logsource).
+    pub warnings: Vec<String>,
+}
+
+/// What a build did with each document.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    pub loaded: Vec<LoadedRule>,
+    pub rejected: Vec<Rejection>,
+    /// Documents of a kind not supported yet (correlations).
+    pub unsupported: Vec<Rejection>,
+    pub filters_applied: usize,
+    pub files: usize,
+}
+
+struct RuleEntry {
+    meta: Meta,
+    full: Expr,
+    tag_json: String,
+    tag_msgpack: Vec<u8>,
+}
+
+/// A compiled rule pack. Immutable and `Sync`: share it between threads,
+/// give each thread its own [`Scratch`].
+pub struct Engine {
+    shapes: Shapes,
+    field_names: Vec<String>,
+    matchers: Vec<FieldMatcher>,
+    keywords: Option<FieldId>,
+    /// (atom, field, other field, kind, cased)
+    fieldrefs: Vec<(AtomId, FieldId, FieldId, RefKind, bool)>,
+    keep_values: Vec<bool>,
+    atom_rules: Vec<Vec<u32>>,
+    always: Vec<u32>,
+    rules: Vec<RuleEntry>,
+    n_atoms: usize,
+    tag_field: String,
+    mode: Mode,
+}
+
+impl EngineBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn profiles(mut self, p: ProfileSet) -> Self {
+        self.profiles = p;
+        self
+    }
+    pub fn logsources(mut self, m: LogsourceMap) -> Self {
+        self.logsources = m;
+        self
+    }
+    /// Values for `%name%` placeholders of the `expand` modifier.
+    pub fn placeholder(mut self, name: &str, values: Vec<String>) -> Self {
+        self.placeholders.insert(name.to_string(), values);
+        self
+    }
+    pub fn tag_field(mut self, name: &str) -> Self {
+        self.tag_field = name.to_string();
+        self
+    }
+    pub fn mode(mut self, m: Mode) -> Self {
+        self.mode = m;
+        self
+    }
+
+    /// Compiles every rule of `set`; a rule that fails is rejected with its
+    /// reason and the others still load.
+    pub fn build(&self, set: &RuleSet) -> Result<(Engine, BuildReport), Error> {
+        let mut report = BuildReport {
+            rejected: set.rejected.clone(),
+            files: set.files,
+            ..Default::default()
+        };
+        for (meta, source) in &set.correlations {
+            report.unsupported.push(Rejection {
+                source: source.clone(),
+                id: Some(meta.id.clone()),
+                title: Some(meta.title.clone()),
+                reason: "correlation rules are not supported yet".into(),
+            });
+        }
+        let mut compiler = Compiler::new(&self.placeholders);
+        let mut rules = Vec::new();
+        let mut detections = Vec::new();
+        let mut seen_ids = HashMap::new();
+        for rule in &set.rules {
+            let reject = |reason: String| Rejection {
+                source: rule.source.clone(),
+                id: Some(rule.meta.id.clone()),
+                title: Some(rule.meta.title.clone()),
+                reason,
+            };
+            if let Some(first) = seen_ids.get(&rule.meta.id) {
+                report.rejected.push(reject(format!(
+                    "duplicate rule id (first defined at {first})"
+                )));
+                continue;
+            }
+            let filters: Vec<_> = set
+                .filters
+                .iter()
+                .filter(|f| {
+                    let named = f
+                        .rules
+                        .iter()
+                        .any(|r| *r == rule.meta.id || Some(r) == rule.meta.name.as_ref());
+                    named || (f.rules.is_empty() && f.logsource == rule.logsource)
+                })
+                .collect();
+            let entry = self.logsources.lookup(&rule.logsource);
+            let dets: Vec<_> = filters.iter().map(|f| &f.detection).collect();
+            match compiler.compile(&rule.detection, entry, &dets) {
+                Ok(c) => {
+                    let mut warnings = Vec::new();
+                    if rule.meta.id_derived {
+                        warnings.push(format!(
+                            "no `id`: derived {} from the title and file name",
+                            rule.meta.id
+                        ));
+                    }
+                    if entry.is_none() {
+                        warnings.push(format!("logsource ({}) is not in the logsource map: the rule applies to every record", rule.logsource));
+                    }
+                    report.filters_applied += filters.len();
+                    seen_ids.insert(rule.meta.id.clone(), rule.source.to_string());
+                    report.loaded.push(LoadedRule {
+                        meta: rule.meta.clone(),
+                        source: rule.source.clone(),
+                        warnings,
+                    });
+                    detections.push(c.detection);
+                    rules.push(RuleEntry {
+                        tag_json: output::tag_json(&rule.meta),
+                        tag_msgpack: output::tag_msgpack(&rule.meta),
+                        meta: rule.meta.clone(),
+                        full: c.full,
+                    });
+                }
+                Err(e) => report.rejected.push(reject(e)),
+            }
+        }
+        let atoms = compiler.atoms;
+        let nfields = atoms.fields.names.len();
+        let mut builders: Vec<FieldMatcherBuilder> = (0..nfields)
+            .map(|_| FieldMatcherBuilder::default())
+            .collect();
+        let mut fieldrefs = Vec::new();
+        let mut keep_values = vec![false; nfields];
+        for (i, (f, t)) in atoms.list.iter().enumerate() {
+            if let Test::FieldRef { other, kind, cased } = t {
+                fieldrefs.push((i as AtomId, *f, *other, *kind, *cased));
+                keep_values[*f as usize] = true;
+                keep_values[*other as usize] = true;
+            }
+            builders[*f as usize].add(i as AtomId, t).map_err(|e| {
+                Error::Invalid(format!("field `{}`: {e}", atoms.fields.names[*f as usize]))
+            })?;
+        }
+        let matchers = builders
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                b.build()
+                    .map_err(|e| Error::Invalid(format!("field `{}`: {e}", atoms.fields.names[i])))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Which rules each atom can make candidates, and which rules need no hit.
+        let mut atom_rules = vec![Vec::new(); atoms.list.len()];
+        let mut always = Vec::new();
+        for (r, d) in detections.iter().enumerate() {
+            if d.eval(&|_| false) {
+                always.push(r as u32);
+            }
+            let mut used = Vec::new();
+            d.atoms(&mut used);
+            used.sort_unstable();
+            used.dedup();
+            for a in used {
+                atom_rules[a as usize].push(r as u32);
+            }
+        }
+        let keywords = atoms.fields.get(KEYWORDS);
+        let engine = Engine {
+            shapes: Shapes::compile(&self.profiles, &atoms.fields),
+            field_names: atoms.fields.names.clone(),
+            matchers,
+            keywords,
+            fieldrefs,
+            keep_values,
+            atom_rules,
+            always,
+            rules,
+            n_atoms: atoms.list.len(),
+            tag_field: self.tag_field.clone(),
+            mode: self.mode,
+        };
+        Ok((engine, report))
+    }
+}
+
+/// Per-thread working memory, reused across records (no allocation per
+/// record once warm).
+pub struct Scratch {
+    st: State,
+    json: Vec<u8>,
+    buffers: simd_json::Buffers,
+    tape: Option<simd_json::Tape<'static>>,
+}
+
+struct State {
+    atom_stamp: Vec<u32>,
+    rule_stamp: Vec<u32>,
+    gen: u32,
+    hits: Vec<AtomId>,
+    candidates: Vec<u32>,
+    matched: Vec<u32>,
+    text: Vec<u8>,
+    lower: Vec<u8>,
+    kept: Vec<(FieldId, Vec<u8>)>,
+}
+
+impl State {
+    fn set(&mut self, a: AtomId) {
+        let s = &mut self.atom_stamp[a as usize];
+        if *s != self.gen {
+            *s = self.gen;
+            self.hits.push(a);
+        }
+    }
+}
+
+/// The result of filtering one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Rules that fired.
+    pub matched: usize,
+    /// The record was written to the output.
+    pub emitted: bool,
+}
+
+/// Fields of a rule for reporting.
+pub struct RuleInfo<'a> {
+    pub meta: &'a Meta,
+}
+
+impl Engine {
+    /// A fresh scratch space for this engine.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            st: State {
+                atom_stamp: vec![0; self.n_atoms],
+                rule_stamp: vec![0; self.rules.len()],
+                gen: 0,
+                hits: Vec::new(),
+                candidates: Vec::new(),
+                matched: Vec::new(),
+                text: Vec::new(),
+                lower: Vec::new(),
+                kept: Vec::new(),
+            },
+            json: Vec::new(),
+            buffers: simd_json::Buffers::new(4096),
+            tape: Some(simd_json::Tape::null().reset()),
+        }
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn atom_count(&self) -> usize {
+        self.n_atoms
+    }
+
+    pub fn field_count(&self) -> usize {
+        self.field_names.len()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn tag_field(&self) -> &str {
+        &self.tag_field
+    }
+
+    /// Metadata of rule `i` (an index from a match list).
+    pub fn rule(&self, i: u32) -> &Meta {
+        &self.rules[i as usize].meta
+    }
+
+    /// Matches a JSON record; returns the indexes of the rules that fired,
+    /// in rule order.
+    pub fn match_json<'s>(
+        &self,
+        s: &'s mut Scratch,
+        record: &[u8],
+    ) -> Result<&'s [u32], RecordError> {
+        self.eval_json(s, record)?;
+        Ok(&s.st.matched)
+    }
+
+    /// Matches a msgpack map record.
+    pub fn match_msgpack<'s>(
+        &self,
+        s: &'s mut Scratch,
+        record: &[u8],
+    ) -> Result<&'s [u32], RecordError> {
+        let mut rd = record;
+        let v = rmpv::decode::read_value_ref(&mut rd)
+            .map_err(|e| RecordError::Msgpack(e.to_string()))?;
+        if !matches!(v, rmpv::ValueRef::Map(_)) {
+            return Err(RecordError::NotAnObject);
+        }
+        self.eval_doc(&mut s.st, &v);
+        Ok(&s.st.matched)
+    }
+
+    /// Matches an already parsed JSON value (used for evtx records).
+    pub fn match_value<'s>(
+        &self,
+        s: &'s mut Scratch,
+        v: &serde_json::Value,
+    ) -> Result<&'s [u32], RecordError> {
+        if !v.is_object() {
+            return Err(RecordError::NotAnObject);
+        }
+        self.eval_doc(&mut s.st, v);
+        Ok(&s.st.matched)
+    }
+
+    fn eval_json(&self, s: &mut Scratch, record: &[u8]) -> Result<bool, RecordError> {
+        let mut buf = std::mem::take(&mut s.json);
+        buf.clear();
+        buf.extend_from_slice(record);
+        let mut tape = s
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape::null().reset())
+            .reset();
+        let r = simd_json::fill_tape(&mut buf, &mut s.buffers, &mut tape);
+        let result = match r {
+            Err(e) => Err(RecordError::Json(e.to_string())),
+            Ok(()) => {
+                let root = TapeDoc(&tape.0);
+                if !matches!(tape.0.first(), Some(simd_json::Node::Object { .. })) {
+                    Err(RecordError::NotAnObject)
+                } else {
+                    self.eval_doc(&mut s.st, root);
+                    Ok(root.get(self.tag_field.as_bytes()).is_some())
+                }
+            }
+        };
+        s.tape = Some(tape.reset());
+        s.json = buf;
+        result
+    }
+
+    fn eval_doc<D: Doc + Copy>(&self, st: &mut State, root: D) {
+        st.gen = st.gen.wrapping_add(1);
+        if st.gen == 0 {
+            st.atom_stamp.iter_mut().for_each(|x| *x = 0);
+            st.rule_stamp.iter_mut().for_each(|x| *x = 0);
+            st.gen = 1;
+        }
+        st.hits.clear();
+        st.candidates.clear();
+        st.matched.clear();
+        st.kept.clear();
+        if let Some(shape) = self.shapes.pick(&root) {
+            self.shapes
+                .walk(shape, root, &mut |f, v| self.feed(st, f, v));
+        }
+        if let Some(k) = self.keywords {
+            let m = &self.matchers[k as usize];
+            let (mut text, mut lower) =
+                (std::mem::take(&mut st.text), std::mem::take(&mut st.lower));
+            all_strings(root, &mut |b| {
+                text.clear();
+                text.extend_from_slice(b);
+                m.run(&text, &mut lower, &mut |a| st.set(a));
+            });
+            st.text = text;
+            st.lower = lower;
+        }
+        for &(atom, f, other, kind, cased) in &self.fieldrefs {
+            if fieldref_holds(&st.kept, f, other, kind, cased) {
+                st.set(atom);
+            }
+        }
+        for i in 0..st.hits.len() {
+            for &r in &self.atom_rules[st.hits[i] as usize] {
+                if st.rule_stamp[r as usize] != st.gen {
+                    st.rule_stamp[r as usize] = st.gen;
+                    st.candidates.push(r);
+                }
+            }
+        }
+        for &r in &self.always {
+            if st.rule_stamp[r as usize] != st.gen {
+                st.rule_stamp[r as usize] = st.gen;
+                st.candidates.push(r);
+            }
+        }
+        let (gen, stamps) = (st.gen, &st.atom_stamp);
+        for &r in &st.candidates {
+            if self.rules[r as usize]
+                .full
+                .eval(&|a| stamps[a as usize] == gen)
+            {
+                st.matched.push(r);
+            }
+        }
+        st.matched.sort_unstable();
+    }
+
+    fn feed(&self, st: &mut State, f: FieldId, v: Scalar<'_>) {
+        let m = &self.matchers[f as usize];
+        for i in 0..m.present.len() {
+            st.set(m.present[i]);
+        }
+        let mut text = std::mem::take(&mut st.text);
+        if scalar_text(v, &mut text) {
+            for i in 0..m.nonnull.len() {
+                st.set(m.nonnull[i]);
+            }
+            if m.reads_values() {
+                let mut lower = std::mem::take(&mut st.lower);
+                m.run(&text, &mut lower, &mut |a| st.set(a));
+                st.lower = lower;
+            }
+            if self.keep_values[f as usize] {
+                st.kept.push((f, text.clone()));
+            }
+        }
+        st.text = text;
+    }
+
+    /// Filters one JSON record according to the mode: appends what should
+    /// be emitted (the record untouched, or tagged) to `out`.
+    pub fn filter_json(
+        &self,
+        s: &mut Scratch,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome, RecordError> {
+        let has_tag_field = self.eval_json(s, record)?;
+        let matched = s.st.matched.len();
+        let emit = self.emits(matched);
+        if emit {
+            if matched > 0 && self.mode != Mode::Drop {
+                let tags: Vec<&str> =
+                    s.st.matched
+                        .iter()
+                        .map(|&r| self.rules[r as usize].tag_json.as_str())
+                        .collect();
+                output::insert_json(record, &self.tag_field, &tags, has_tag_field, out)?;
+            } else {
+                out.extend_from_slice(record);
+            }
+        }
+        Ok(Outcome {
+            matched,
+            emitted: emit,
+        })
+    }
+
+    /// Filters one msgpack map record (see [`Engine::filter_json`]).
+    pub fn filter_msgpack(
+        &self,
+        s: &mut Scratch,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Outcome, RecordError> {
+        let matched = self.match_msgpack(s, record)?.len();
+        let emit = self.emits(matched);
+        if emit {
+            if matched > 0 && self.mode != Mode::Drop {
+                let tags: Vec<&[u8]> =
+                    s.st.matched
+                        .iter()
+                        .map(|&r| self.rules[r as usize].tag_msgpack.as_slice())
+                        .collect();
+                output::insert_msgpack(record, &self.tag_field, &tags, out)?;
+            } else {
+                out.extend_from_slice(record);
+            }
+        }
+        Ok(Outcome {
+            matched,
+            emitted: emit,
+        })
+    }
+
+    fn emits(&self, matched: usize) -> bool {
+        match self.mode {
+            Mode::Tag => true,
+            Mode::Keep => matched > 0,
+            Mode::Drop => matched == 0,
+        }
+    }
+
+    /// The indexes matched by the last evaluated record.
+    pub fn last_matches<'s>(&self, s: &'s Scratch) -> &'s [u32] {
+        &s.st.matched
+    }
+}
+
+fn fieldref_holds(
+    kept: &[(FieldId, Vec<u8>)],
+    f: FieldId,
+    other: FieldId,
+    kind: RefKind,
+    cased: bool,
+) -> bool {
+    let vals = |id| kept.iter().filter(move |(k, _)| *k == id).map(|(_, v)| v);
+    vals(f).any(|a| {
+        vals(other).any(|b| {
+            let (a, b) = if cased {
+                (a.clone(), b.clone())
+            } else {
+                (folded(a), folded(b))
+            };
+            match kind {
+                RefKind::Equals => a == b,
+                RefKind::StartsWith => a.starts_with(&b),
+                RefKind::EndsWith => a.ends_with(&b),
+                RefKind::Contains => b.is_empty() || a.windows(b.len()).any(|w| w == b.as_slice()),
+            }
+        })
+    })
+}

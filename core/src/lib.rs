@@ -1,0 +1,36 @@
+//! sigmaline: compile a whole Sigma rule pack into one matcher for log records.
+//!
+//! ```text
+//! RuleSet::load_paths ──> EngineBuilder::build ──> Engine (immutable, Sync)
+//!                                                   │
+//!   record bytes ──> shape walk ──> field matchers ──> atom hits ──> candidate rules ──> tags
+//! ```
+//!
+//! See `DESIGN.md` at the repository root for how and why.
+
+pub mod compiler;
+pub mod condition;
+pub mod engine;
+pub mod error;
+pub mod loader;
+pub mod logsource;
+pub mod matcher;
+pub mod modifier;
+pub mod output;
+pub mod pattern;
+pub mod profile;
+pub mod record;
+pub mod rule;
+pub mod shape;
+pub mod timeparts;
+mod yamlutil;
+
+pub use engine::{BuildReport, Engine, EngineBuilder, LoadedRule, Mode, Outcome, Scratch};
+pub use error::{Error, RecordError};
+pub use loader::RuleSet;
+pub use logsource::LogsourceMap;
+pub use profile::ProfileSet;
+pub use rule::{Meta, Rejection, Source};
+
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

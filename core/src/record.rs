@@ -1,0 +1,221 @@
+//! Reading records without building a document tree we do not need.
+//!
+//! JSON is parsed by simd-json into a reusable *tape* (a flat array of
+//! nodes, strings borrowed from the input), msgpack is decoded by rmpv into
+//! borrowed `ValueRef`s. Both are walked through the [`Doc`] trait, so the
+//! field extraction in [`crate::shape`] is written once.
+
+use simd_json::{Node, StaticNode};
+
+/// A leaf value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+/// A navigable record value.
+pub trait Doc: Sized + Copy {
+    /// The value as a leaf, or `None` for objects and arrays.
+    fn scalar(&self) -> Option<Scalar<'_>>;
+    /// Calls `f` for each key/value of an object; returns false if not an object.
+    fn entries(&self, f: impl FnMut(&[u8], Self)) -> bool;
+    /// Calls `f` for each element of an array; returns false if not an array.
+    fn items(&self, f: impl FnMut(Self)) -> bool;
+    /// The value of `key` in an object.
+    fn get(&self, key: &[u8]) -> Option<Self> {
+        let mut found = None;
+        self.entries(|k, v| {
+            if found.is_none() && k == key {
+                found = Some(v);
+            }
+        });
+        found
+    }
+}
+
+/// A value on a simd-json tape: the slice starts at the value's node.
+#[derive(Clone, Copy, Debug)]
+pub struct TapeDoc<'t, 'i>(pub &'t [Node<'i>]);
+
+fn span(nodes: &[Node<'_>], i: usize) -> usize {
+    match nodes[i] {
+        Node::Object { count, .. } | Node::Array { count, .. } => count + 1,
+        _ => 1,
+    }
+}
+
+impl<'t, 'i> Doc for TapeDoc<'t, 'i> {
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(match self.0[0] {
+            Node::String(s) => Scalar::Str(s.as_bytes()),
+            Node::Static(StaticNode::I64(i)) => Scalar::Int(i),
+            Node::Static(StaticNode::U64(u)) => Scalar::UInt(u),
+            Node::Static(StaticNode::F64(f)) => Scalar::Float(f),
+            Node::Static(StaticNode::Bool(b)) => Scalar::Bool(b),
+            Node::Static(StaticNode::Null) => Scalar::Null,
+            _ => return None,
+        })
+    }
+
+    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
+        let Node::Object { len, .. } = self.0[0] else {
+            return false;
+        };
+        let mut i = 1;
+        for _ in 0..len {
+            let Node::String(k) = self.0[i] else {
+                return true;
+            };
+            let n = span(self.0, i + 1);
+            f(k.as_bytes(), TapeDoc(&self.0[i + 1..i + 1 + n]));
+            i += 1 + n;
+        }
+        true
+    }
+
+    fn items(&self, mut f: impl FnMut(Self)) -> bool {
+        let Node::Array { len, .. } = self.0[0] else {
+            return false;
+        };
+        let mut i = 1;
+        for _ in 0..len {
+            let n = span(self.0, i);
+            f(TapeDoc(&self.0[i..i + n]));
+            i += n;
+        }
+        true
+    }
+}
+
+impl<'a> Doc for &'a rmpv::ValueRef<'a> {
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        use rmpv::ValueRef as V;
+        Some(match self {
+            V::String(s) => Scalar::Str(s.as_bytes()),
+            V::Binary(b) => Scalar::Str(b),
+            V::Integer(i) => match (i.as_i64(), i.as_u64()) {
+                (Some(i), _) => Scalar::Int(i),
+                (_, Some(u)) => Scalar::UInt(u),
+                _ => Scalar::Null,
+            },
+            V::F32(f) => Scalar::Float(*f as f64),
+            V::F64(f) => Scalar::Float(*f),
+            V::Boolean(b) => Scalar::Bool(*b),
+            V::Nil => Scalar::Null,
+            V::Ext(_, b) => Scalar::Str(b),
+            V::Array(_) | V::Map(_) => return None,
+        })
+    }
+
+    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
+        let rmpv::ValueRef::Map(m) = self else {
+            return false;
+        };
+        for (k, v) in m {
+            if let rmpv::ValueRef::String(s) = k {
+                f(s.as_bytes(), v);
+            }
+        }
+        true
+    }
+
+    fn items(&self, mut f: impl FnMut(Self)) -> bool {
+        let rmpv::ValueRef::Array(a) = self else {
+            return false;
+        };
+        a.iter().for_each(&mut f);
+        true
+    }
+}
+
+impl<'a> Doc for &'a serde_json::Value {
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        use serde_json::Value as V;
+        Some(match self {
+            V::String(s) => Scalar::Str(s.as_bytes()),
+            V::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Scalar::Int(i),
+                (_, Some(u), _) => Scalar::UInt(u),
+                (_, _, Some(f)) => Scalar::Float(f),
+                _ => Scalar::Null,
+            },
+            V::Bool(b) => Scalar::Bool(*b),
+            V::Null => Scalar::Null,
+            V::Array(_) | V::Object(_) => return None,
+        })
+    }
+
+    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
+        let serde_json::Value::Object(m) = self else {
+            return false;
+        };
+        m.iter().for_each(|(k, v)| f(k.as_bytes(), v));
+        true
+    }
+
+    fn items(&self, f: impl FnMut(Self)) -> bool {
+        let serde_json::Value::Array(a) = self else {
+            return false;
+        };
+        a.iter().for_each(f);
+        true
+    }
+}
+
+/// Writes a non-string scalar as the text Sigma compares it as; returns
+/// false for null.
+pub fn scalar_text(s: Scalar<'_>, buf: &mut Vec<u8>) -> bool {
+    use std::io::Write;
+    buf.clear();
+    match s {
+        Scalar::Str(b) => buf.extend_from_slice(b),
+        Scalar::Int(i) => write!(buf, "{i}").unwrap(),
+        Scalar::UInt(u) => write!(buf, "{u}").unwrap(),
+        Scalar::Float(f) => write!(buf, "{f}").unwrap(),
+        Scalar::Bool(b) => buf.extend_from_slice(if b { b"true" } else { b"false" }),
+        Scalar::Null => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tape_walk_skips_nested_values() {
+        let mut input =
+            br#"{"a":{"x":[1,{"y":2}],"z":"s"},"b":"t\u0041\\","c":[true,null,1.5]}"#.to_vec();
+        let tape = simd_json::to_tape(&mut input).unwrap();
+        let root = TapeDoc(&tape.0);
+        let mut keys = Vec::new();
+        root.entries(|k, _| keys.push(String::from_utf8(k.to_vec()).unwrap()));
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(root.get(b"b").unwrap().scalar(), Some(Scalar::Str(b"tA\\")));
+        let z = root.get(b"a").unwrap().get(b"z").unwrap();
+        assert_eq!(z.scalar(), Some(Scalar::Str(b"s")));
+        let mut items = Vec::new();
+        root.get(b"c")
+            .unwrap()
+            .items(|v| items.push(format!("{:?}", v.scalar())));
+        assert_eq!(items.len(), 3);
+        let mut n = 0;
+        root.get(b"a").unwrap().get(b"x").unwrap().items(|_| n += 1);
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn numbers_as_text() {
+        let mut b = Vec::new();
+        assert!(scalar_text(Scalar::Int(13), &mut b));
+        assert_eq!(b, b"13");
+        assert!(scalar_text(Scalar::Float(1.5), &mut b));
+        assert_eq!(b, b"1.5");
+        assert!(!scalar_text(Scalar::Null, &mut b));
+    }
+}

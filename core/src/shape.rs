@@ -1,0 +1,204 @@
+//! Field extraction: walking a record through a compiled profile.
+//!
+//! A profile becomes a small trie of record paths. Walking a record follows
+//! only the branches the trie knows, so a 40-field Sysmon record costs a
+//! handful of key comparisons and the values of fields no rule reads are
+//! never looked at.
+
+use std::collections::HashMap;
+
+use crate::compiler::{FieldId, FieldTable};
+use crate::profile::{Profile, ProfileSet};
+use crate::record::{Doc, Scalar};
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<[u8]>, usize>,
+    wildcard: Option<usize>,
+    /// Fields whose value is this node's value.
+    fields: Vec<FieldId>,
+    /// This node's keys are Sigma field names.
+    passthrough: bool,
+}
+
+/// One compiled profile.
+#[derive(Debug)]
+pub struct Shape {
+    pub name: String,
+    detect: Option<Box<[u8]>>,
+    nodes: Vec<Node>,
+}
+
+impl Shape {
+    fn compile(p: &Profile, fields: &FieldTable) -> Shape {
+        let mut s = Shape {
+            name: p.name.clone(),
+            detect: p.detect.as_ref().map(|d| d.as_bytes().into()),
+            nodes: vec![Node::default()],
+        };
+        for (name, paths) in &p.fields {
+            // Only fields some rule reads are extracted.
+            let Some(id) = fields.get(name) else { continue };
+            for path in paths {
+                let n = s.node_for(path);
+                if !s.nodes[n].fields.contains(&id) {
+                    s.nodes[n].fields.push(id);
+                }
+            }
+        }
+        for path in &p.passthrough {
+            let n = s.node_for(path);
+            s.nodes[n].passthrough = true;
+        }
+        s
+    }
+
+    fn node_for(&mut self, path: &str) -> usize {
+        let mut cur = 0;
+        if path.is_empty() {
+            return cur;
+        }
+        for seg in path.split('.') {
+            let next = if seg == "*" {
+                self.nodes[cur].wildcard
+            } else {
+                self.nodes[cur].children.get(seg.as_bytes()).copied()
+            };
+            cur = match next {
+                Some(n) => n,
+                None => {
+                    let n = self.nodes.len();
+                    self.nodes.push(Node::default());
+                    if seg == "*" {
+                        self.nodes[cur].wildcard = Some(n);
+                    } else {
+                        self.nodes[cur].children.insert(seg.as_bytes().into(), n);
+                    }
+                    n
+                }
+            };
+        }
+        cur
+    }
+}
+
+/// All profiles of an engine plus the field-name lookup for passthrough keys.
+#[derive(Debug)]
+pub struct Shapes {
+    shapes: Vec<Shape>,
+    by_name: HashMap<Box<[u8]>, FieldId>,
+}
+
+impl Shapes {
+    pub fn compile(set: &ProfileSet, fields: &FieldTable) -> Shapes {
+        Shapes {
+            shapes: set
+                .profiles
+                .iter()
+                .map(|p| Shape::compile(p, fields))
+                .collect(),
+            by_name: fields
+                .ids
+                .iter()
+                .map(|(k, &v)| (k.as_bytes().into(), v))
+                .collect(),
+        }
+    }
+
+    /// The profile for a record: the first whose `detect` key the record
+    /// has, else the first without `detect`.
+    pub fn pick<D: Doc>(&self, root: &D) -> Option<&Shape> {
+        let mut fallback = None;
+        for s in &self.shapes {
+            match &s.detect {
+                Some(k) => {
+                    if root.get(k).is_some() {
+                        return Some(s);
+                    }
+                }
+                None => {
+                    if fallback.is_none() {
+                        fallback = Some(s);
+                    }
+                }
+            }
+        }
+        fallback.or(self.shapes.first())
+    }
+
+    /// Calls `sink` with every (field, leaf value) the shape extracts. The
+    /// root's keys are also reported to `root_key` (to spot a tag field
+    /// that already exists).
+    pub fn walk<D: Doc>(&self, shape: &Shape, root: D, sink: &mut impl FnMut(FieldId, Scalar<'_>)) {
+        self.walk_node(shape, 0, root, sink);
+    }
+
+    fn walk_node<D: Doc>(
+        &self,
+        shape: &Shape,
+        n: usize,
+        v: D,
+        sink: &mut impl FnMut(FieldId, Scalar<'_>),
+    ) {
+        let node = &shape.nodes[n];
+        for &f in &node.fields {
+            leaf_values(&v, &mut |s| sink(f, s));
+        }
+        if node.children.is_empty() && node.wildcard.is_none() && !node.passthrough {
+            return;
+        }
+        v.entries(|k, child| {
+            if let Some(&c) = node.children.get(k) {
+                self.walk_node(shape, c, child, sink);
+            } else if let Some(c) = node.wildcard {
+                self.walk_node(shape, c, child, sink);
+            } else if node.passthrough {
+                if let Some(&f) = self.by_name.get(k) {
+                    leaf_values(&child, &mut |s| sink(f, s));
+                }
+            }
+            if node.passthrough && node.children.contains_key(k) {
+                // An explicit mapping of a passthrough key keeps the key's own name too.
+                if let Some(&f) = self.by_name.get(k) {
+                    leaf_values(&child, &mut |s| sink(f, s));
+                }
+            }
+        });
+    }
+}
+
+/// The leaf values of a field: a scalar, the scalars of a list, or the
+/// `#text` of an evtx_dump element with attributes.
+fn leaf_values<D: Doc>(v: &D, f: &mut impl FnMut(Scalar<'_>)) {
+    if let Some(s) = v.scalar() {
+        f(s);
+        return;
+    }
+    if v.items(|item| {
+        if let Some(s) = item.scalar() {
+            f(s)
+        } else if let Some(t) = item.get(b"#text") {
+            if let Some(s) = t.scalar() {
+                f(s)
+            }
+        }
+    }) {
+        return;
+    }
+    if let Some(t) = v.get(b"#text") {
+        leaf_values(&t, f);
+    }
+}
+
+/// Every string anywhere in the record (for keyword searches).
+pub fn all_strings<D: Doc>(v: D, f: &mut impl FnMut(&[u8])) {
+    if let Some(s) = v.scalar() {
+        if let Scalar::Str(b) = s {
+            f(b);
+        }
+        return;
+    }
+    if !v.items(|i| all_strings(i, f)) {
+        v.entries(|_, c| all_strings(c, f));
+    }
+}
