@@ -67,6 +67,29 @@ impl Default for EngineBuilder {
     }
 }
 
+/// Reads a placeholder file: a YAML mapping of name to a value or a list of values.
+pub fn load_placeholders(path: &std::path::Path) -> Result<Vec<(String, Vec<String>)>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let cfg = |message: String| Error::Config {
+        path: path.into(),
+        message,
+    };
+    let doc = crate::yamlutil::load_one(&text).map_err(cfg)?;
+    crate::yamlutil::pairs(Some(&doc), "placeholders")
+        .map_err(cfg)?
+        .into_iter()
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                crate::yamlutil::str_list(Some(v), &k).map_err(cfg)?,
+            ))
+        })
+        .collect()
+}
+
 /// A rule that compiled.
 #[derive(Clone, Debug)]
 pub struct LoadedRule {

@@ -1,0 +1,85 @@
+//! `sigmaline check`: per-rule load status.
+
+use sigmaline_core::Mode;
+
+use crate::engine_args::RuleArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Print only problems and the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<i32, String> {
+    let (_engine, report) = a.rules.build(Mode::Tag, "sigma")?;
+    let warnings: Vec<_> = report
+        .loaded
+        .iter()
+        .flat_map(|r| r.warnings.iter().map(move |w| (r, w)))
+        .collect();
+    if a.json {
+        let rej = |r: &sigmaline_core::Rejection| {
+            serde_json::json!({
+                "path": r.source.path.display().to_string(),
+                "line": r.source.line,
+                "id": r.id,
+                "title": r.title,
+                "reason": r.reason,
+            })
+        };
+        let out = serde_json::json!({
+            "loaded": report.loaded.len(),
+            "rejected": report.rejected.iter().map(rej).collect::<Vec<_>>(),
+            "unsupported": report.unsupported.iter().map(rej).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(|(r, w)| serde_json::json!({
+                "path": r.source.path.display().to_string(),
+                "line": r.source.line,
+                "id": r.meta.id,
+                "title": r.meta.title,
+                "warning": w,
+            })).collect::<Vec<_>>(),
+            "filters_applied": report.filters_applied,
+            "files": report.files,
+        });
+        println!("{out}");
+    } else {
+        for r in &report.loaded {
+            if r.warnings.is_empty() {
+                if !a.quiet {
+                    println!("ok       {} {} ({})", r.source, r.meta.id, r.meta.title);
+                }
+            } else {
+                for w in &r.warnings {
+                    println!(
+                        "warning  {} {} ({}): {w}",
+                        r.source, r.meta.id, r.meta.title
+                    );
+                }
+            }
+        }
+        for r in &report.unsupported {
+            println!("skipped  {r}");
+        }
+        for r in &report.rejected {
+            println!("rejected {r}");
+        }
+        let total = report.loaded.len() + report.rejected.len();
+        println!(
+            "{} of {} rules loaded ({:.2}%) from {} files; {} rejected, {} unsupported, {} warnings",
+            report.loaded.len(),
+            total,
+            if total == 0 { 0.0 } else { 100.0 * report.loaded.len() as f64 / total as f64 },
+            report.files,
+            report.rejected.len(),
+            report.unsupported.len(),
+            warnings.len()
+        );
+    }
+    Ok(if report.loaded.is_empty() { 1 } else { 0 })
+}
