@@ -66,7 +66,6 @@ enum Token {
     Them,
     Num(usize),
     Ident(String),
-    Pipe,
 }
 
 fn tokenize(s: &str) -> Result<Vec<Token>, ConditionError> {
@@ -81,9 +80,6 @@ fn tokenize(s: &str) -> Result<Vec<Token>, ConditionError> {
         } else if c == ')' {
             chars.next();
             out.push(Token::RParen);
-        } else if c == '|' {
-            chars.next();
-            out.push(Token::Pipe);
         } else if is_ident_char(c) {
             let mut end = i;
             while let Some(&(j, c)) = chars.peek() {
@@ -125,12 +121,12 @@ fn err(message: String) -> ConditionError {
 
 /// Parses one condition expression.
 pub fn parse(s: &str) -> Result<Cond, ConditionError> {
-    let toks = tokenize(s)?;
-    if toks.contains(&Token::Pipe) {
+    if s.contains('|') {
         return Err(err(
             "aggregation expressions after `|` are not supported (use a correlation rule)".into(),
         ));
     }
+    let toks = tokenize(s)?;
     if toks.is_empty() {
         return Err(err("empty condition".into()));
     }
