@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use sigmaline_core::RuleSet;
-use sigmaline_tests::{corpus, engine, json_values, root, sigmahq_rule_dirs};
+use sigmaline_core::{EngineBuilder, RuleSet, Unmapped};
+use sigmaline_tests::{corpus, json_values, root, sigmahq_rule_dirs};
 use yaml_rust2::{Yaml, YamlLoader};
 
 struct Case {
@@ -112,12 +112,17 @@ fn sigmahq_regression_data() {
             ));
             continue;
         };
-        // The rule alone, as SigmaHQ's runner loads it.
+        // The rule alone, as SigmaHQ's runner loads it. Network-device rules have
+        // no logsource mapping: apply them to the raw lines as given.
         let set = RuleSet {
             rules: vec![(*rule).clone()],
             ..Default::default()
         };
-        let eng = engine(&set);
+        let eng = EngineBuilder::new()
+            .unmapped(Unmapped::Everywhere)
+            .build(&set)
+            .unwrap()
+            .0;
         if eng.rule_count() != 1 {
             failed.push((c.rule_id.clone(), "rule did not compile".to_string()));
             continue;

@@ -44,6 +44,7 @@ pub fn run(a: Args) -> Result<i32, String> {
                 "title": r.meta.title,
                 "warning": w,
             })).collect::<Vec<_>>(),
+            "inactive": report.inactive,
             "filters_applied": report.filters_applied,
             "files": report.files,
         });
@@ -71,10 +72,11 @@ pub fn run(a: Args) -> Result<i32, String> {
         }
         let total = report.loaded.len() + report.rejected.len();
         println!(
-            "{} of {} rules loaded ({:.2}%) from {} files; {} rejected, {} unsupported, {} warnings",
+            "{} of {} rules loaded ({:.2}%, {} inactive) from {} files; {} rejected, {} unsupported, {} warnings",
             report.loaded.len(),
             total,
             if total == 0 { 0.0 } else { 100.0 * report.loaded.len() as f64 / total as f64 },
+            report.inactive,
             report.files,
             report.rejected.len(),
             report.unsupported.len(),

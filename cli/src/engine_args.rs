@@ -3,7 +3,13 @@
 
 use std::path::PathBuf;
 
-use sigmaline_core::{BuildReport, Engine, EngineBuilder, LogsourceMap, Mode, ProfileSet, RuleSet};
+use sigmaline_core::{
+    BuildReport, Engine, EngineBuilder, LogsourceMap, Mode, ProfileSet, RuleSet, Unmapped,
+};
+
+fn parse_unmapped(s: &str) -> Result<Unmapped, String> {
+    s.parse()
+}
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct RuleArgs {
@@ -19,6 +25,12 @@ pub struct RuleArgs {
     /// Value(s) for a `%name%` placeholder of the expand modifier: NAME=V1,V2.
     #[arg(long = "placeholder", value_name = "NAME=VALUES")]
     pub placeholders: Vec<String>,
+    /// Rules whose logsource is not in the map: inactive (loaded, never fire) or all (apply to every record).
+    #[arg(long, default_value = "inactive", value_name = "POLICY", value_parser = parse_unmapped)]
+    pub unmapped_logsources: Unmapped,
+    /// Load only rules of this logsource product (e.g. windows).
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Option<String>,
     /// YAML file of placeholder values (`name: [value, ...]`).
     #[arg(long = "placeholders", value_name = "FILE")]
     pub placeholder_file: Option<PathBuf>,
@@ -27,8 +39,14 @@ pub struct RuleArgs {
 impl RuleArgs {
     /// Loads and compiles the rules.
     pub fn build(&self, mode: Mode, tag_field: &str) -> Result<(Engine, BuildReport), String> {
-        let set = RuleSet::load_paths(&self.rules).map_err(|e| e.to_string())?;
+        let mut set = RuleSet::load_paths(&self.rules).map_err(|e| e.to_string())?;
+        if let Some(p) = &self.product {
+            let p = p.to_lowercase();
+            set.rules
+                .retain(|r| r.logsource.product.as_deref() == Some(p.as_str()));
+        }
         let mut b = EngineBuilder::new()
+            .unmapped(self.unmapped_logsources)
             .profiles(ProfileSet::by_name(&self.profile).map_err(|e| e.to_string())?)
             .mode(mode)
             .tag_field(tag_field);

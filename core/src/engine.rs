@@ -45,9 +45,32 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// What to do with rules whose logsource is not in the logsource map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unmapped {
+    /// Load them (they are checked) but never fire: nothing says which
+    /// records they are about, and a Linux rule must not fire on Windows events.
+    #[default]
+    Inactive,
+    /// Apply them to every record.
+    Everywhere,
+}
+
+impl std::str::FromStr for Unmapped {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Unmapped, String> {
+        match s {
+            "inactive" => Ok(Unmapped::Inactive),
+            "all" => Ok(Unmapped::Everywhere),
+            _ => Err(format!("unknown value `{s}` (inactive or all)")),
+        }
+    }
+}
+
 /// Configuration of an [`Engine`].
 #[derive(Clone, Debug)]
 pub struct EngineBuilder {
+    unmapped: Unmapped,
     profiles: ProfileSet,
     logsources: LogsourceMap,
     placeholders: HashMap<String, Vec<String>>,
@@ -58,6 +81,7 @@ pub struct EngineBuilder {
 impl Default for EngineBuilder {
     fn default() -> Self {
         EngineBuilder {
+            unmapped: Unmapped::Inactive,
             profiles: ProfileSet::auto(),
             logsources: LogsourceMap::builtin(),
             placeholders: HashMap::new(),
@@ -108,6 +132,8 @@ pub struct BuildReport {
     pub unsupported: Vec<Rejection>,
     pub filters_applied: usize,
     pub files: usize,
+    /// Loaded rules that never fire (unmapped logsource, see [`Unmapped`]).
+    pub inactive: usize,
 }
 
 struct RuleEntry {
@@ -154,6 +180,11 @@ impl EngineBuilder {
     }
     pub fn tag_field(mut self, name: &str) -> Self {
         self.tag_field = name.to_string();
+        self
+    }
+    /// Rules whose logsource the map does not know.
+    pub fn unmapped(mut self, u: Unmapped) -> Self {
+        self.unmapped = u;
         self
     }
     pub fn mode(mut self, m: Mode) -> Self {
@@ -208,7 +239,7 @@ impl EngineBuilder {
             let entry = self.logsources.lookup(&rule.logsource);
             let dets: Vec<_> = filters.iter().map(|f| &f.detection).collect();
             match compiler.compile(&rule.detection, entry, &dets) {
-                Ok(c) => {
+                Ok(mut c) => {
                     let mut warnings = Vec::new();
                     if rule.meta.id_derived {
                         warnings.push(format!(
@@ -217,7 +248,15 @@ impl EngineBuilder {
                         ));
                     }
                     if entry.is_none() {
-                        warnings.push(format!("logsource ({}) is not in the logsource map: the rule applies to every record", rule.logsource));
+                        warnings.push(match self.unmapped {
+                            Unmapped::Inactive => {
+                                c.detection = Expr::Const(false);
+                                c.full = Expr::Const(false);
+                                report.inactive += 1;
+                                format!("logsource ({}) is not in the logsource map: loaded but inactive (add it with --logsources, or use --unmapped-logsources all)", rule.logsource)
+                            }
+                            Unmapped::Everywhere => format!("logsource ({}) is not in the logsource map: the rule applies to every record", rule.logsource),
+                        });
                     }
                     report.filters_applied += filters.len();
                     seen_ids.insert(rule.meta.id.clone(), rule.source.to_string());

@@ -25,7 +25,9 @@ pub mod shape;
 pub mod timeparts;
 mod yamlutil;
 
-pub use engine::{BuildReport, Engine, EngineBuilder, LoadedRule, Mode, Outcome, Scratch};
+pub use engine::{
+    BuildReport, Engine, EngineBuilder, LoadedRule, Mode, Outcome, Scratch, Unmapped,
+};
 pub use error::{Error, RecordError};
 pub use loader::RuleSet;
 pub use logsource::LogsourceMap;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::compiler::{AtomId, Cidr, CmpOp, Test, TimePart};
@@ -16,6 +16,9 @@ use crate::pattern::{folded, StrMatch};
 
 /// Regex size limit per pattern (the `regex` crate's compiled-size bound).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 22;
+
+/// Largest needle set compiled to a DFA.
+const DFA_MAX_NEEDLES: usize = 2000;
 
 #[derive(Clone, Copy, Debug)]
 enum Hook {
@@ -54,7 +57,11 @@ impl AutomatonBuilder {
         if self.needles.is_empty() {
             return Ok(None);
         }
+        // A DFA is the fastest search; its memory grows with the needles, so
+        // large sets (CommandLine has thousands) keep the compact NFA.
+        let kind = (self.needles.len() <= DFA_MAX_NEEDLES).then_some(AhoCorasickKind::DFA);
         let ac = AhoCorasick::builder()
+            .kind(kind)
             .match_kind(MatchKind::Standard)
             .build(&self.needles)
             .map_err(|e| e.to_string())?;

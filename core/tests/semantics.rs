@@ -1,11 +1,15 @@
 //! Sigma detection semantics, one behaviour per test: every modifier, the
 //! wildcard and escaping rules, null and empty values, keywords, and every
-//! condition form. Rules use an unmapped logsource, so only the detection
-//! decides.
+//! condition form. Rules use an unmapped logsource applied everywhere, so
+//! only the detection decides.
 
 use std::path::Path;
 
-use sigmaline_core::{EngineBuilder, RuleSet};
+use sigmaline_core::{EngineBuilder, RuleSet, Unmapped};
+
+fn builder() -> EngineBuilder {
+    EngineBuilder::new().unmapped(Unmapped::Everywhere)
+}
 
 /// Does a rule with this `detection` section fire on this JSON record?
 fn fires_with(builder: EngineBuilder, detection: &str, record: &str) -> bool {
@@ -319,13 +323,12 @@ fn fieldref() {
 fn expand_placeholders() {
     let d = format!("  sel:\n    ComputerName|expand: '%DomainControllers%'\n{SEL}");
     assert!(rejected(&d).contains("%DomainControllers%"));
-    let b =
-        EngineBuilder::new().placeholder("DomainControllers", vec!["DC01".into(), "DC0?".into()]);
+    let b = builder().placeholder("DomainControllers", vec!["DC01".into(), "DC0?".into()]);
     assert!(fires_with(b.clone(), &d, r#"{"ComputerName":"dc01"}"#));
     assert!(fires_with(b.clone(), &d, r#"{"ComputerName":"DC07"}"#));
     assert!(!fires_with(b, &d, r#"{"ComputerName":"WS01"}"#));
     let mixed = format!("  sel:\n    Path|expand|startswith: 'C:\\%dir%\\'\n{SEL}");
-    let b = EngineBuilder::new().placeholder("dir", vec!["Tools".into()]);
+    let b = builder().placeholder("dir", vec!["Tools".into()]);
     assert!(fires_with(b, &mixed, r#"{"Path":"C:\\Tools\\x.exe"}"#));
 }
 
@@ -396,7 +399,7 @@ fn filter_documents_apply_to_named_rules() {
     let mut set = RuleSet::default();
     set.add_str(text, Path::new("f.yml"));
     assert_eq!((set.rules.len(), set.filters.len()), (1, 1));
-    let (engine, report) = EngineBuilder::new().build(&set).unwrap();
+    let (engine, report) = builder().build(&set).unwrap();
     assert_eq!(report.filters_applied, 1);
     let mut s = engine.scratch();
     assert_eq!(
