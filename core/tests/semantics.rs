@@ -32,7 +32,7 @@ fn fires_with(builder: EngineBuilder, detection: &str, record: &str) -> bool {
 
 fn fires(detection: &str, record: &str) -> bool {
     fires_with(
-        EngineBuilder::new().profiles(sigmaline_core::ProfileSet::by_name("flat").unwrap()),
+        builder().profiles(sigmaline_core::ProfileSet::by_name("flat").unwrap()),
         detection,
         record,
     )
@@ -43,7 +43,7 @@ fn rejected(detection: &str) -> String {
     let text = format!("title: t\nid: x\nlogsource: {{product: test}}\ndetection:\n{detection}\n");
     let mut set = RuleSet::default();
     set.add_str(&text, Path::new("t.yml"));
-    let (engine, report) = EngineBuilder::new().build(&set).unwrap();
+    let (engine, report) = builder().build(&set).unwrap();
     assert_eq!(engine.rule_count(), 0);
     report.rejected[0].reason.clone()
 }
