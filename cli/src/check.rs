@@ -14,10 +14,13 @@ pub struct Args {
     /// Print only problems and the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Also print the compiled engine's size: atoms, fields, needles per field.
+    #[arg(long)]
+    stats: bool,
 }
 
 pub fn run(a: Args) -> Result<i32, String> {
-    let (_engine, report) = a.rules.build(Mode::Tag, "sigma")?;
+    let (engine, report) = a.rules.build(Mode::Tag, "sigma")?;
     let warnings: Vec<_> = report
         .loaded
         .iter()
@@ -82,6 +85,16 @@ pub fn run(a: Args) -> Result<i32, String> {
             report.unsupported.len(),
             warnings.len()
         );
+    }
+    if a.stats {
+        eprintln!(
+            "{} atoms over {} fields; largest automata:",
+            engine.atom_count(),
+            engine.field_count()
+        );
+        for (f, n) in engine.field_stats().into_iter().take(15) {
+            eprintln!("{n:>7}  {}", f.trim_start_matches('\0'));
+        }
     }
     Ok(if report.loaded.is_empty() { 1 } else { 0 })
 }

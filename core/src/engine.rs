@@ -409,6 +409,22 @@ impl Engine {
         self.n_atoms
     }
 
+    /// Per field: name and the needle count of its automata, largest first.
+    pub fn field_stats(&self) -> Vec<(&str, usize)> {
+        let mut v: Vec<_> = self
+            .matchers
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (a, b) = m.needle_counts();
+                (self.field_names[i].as_str(), a + b)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v
+    }
+
     pub fn field_count(&self) -> usize {
         self.field_names.len()
     }

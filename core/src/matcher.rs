@@ -6,7 +6,7 @@
 //! (overlapping search, so no needle hides another), regexes through one
 //! `RegexSet`. Case-insensitive tests see the value lowercased once.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -189,6 +189,12 @@ impl FieldMatcherBuilder {
 }
 
 impl FieldMatcher {
+    /// Needles in this field's automata (case-folded, cased).
+    pub fn needle_counts(&self) -> (usize, usize) {
+        let n = |s: &Side| s.automaton.as_ref().map_or(0, |a| a.hooks.len());
+        (n(&self.folded), n(&self.cased))
+    }
+
     /// Does any test need the value's text (not just presence)?
     pub fn reads_values(&self) -> bool {
         !(self.folded.is_empty()

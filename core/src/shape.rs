@@ -5,7 +5,7 @@
 //! handful of key comparisons and the values of fields no rule reads are
 //! never looked at.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::compiler::{FieldId, FieldTable};
 use crate::profile::{Profile, ProfileSet};
