@@ -1,1 +1,105 @@
-//! Helpers for the criterion benchmarks (see `benches/`).
+//! Inputs for the criterion benchmarks: rule packs and records.
+//!
+//! Corpus-driven benchmarks find `../shared/corpus` through
+//! `SIGMALINE_CORPUS` and say so when it is missing.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use sigmaline_core::{Engine, EngineBuilder, RuleSet};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The corpus directory, if present.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("SIGMALINE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"));
+    if dir.join("sigmahq").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "corpus not found at {} (set SIGMALINE_CORPUS): corpus benchmarks skipped",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The two seed rules bundled in `examples/rules`.
+pub fn seed_engine() -> Engine {
+    let set = RuleSet::load_paths(&[root().join("examples/rules")]).unwrap();
+    EngineBuilder::new().build(&set).unwrap().0
+}
+
+/// Every `product: windows` rule of the SigmaHQ snapshot.
+pub fn windows_pack_engine(corpus: &Path) -> Engine {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus.join("sigmahq"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("rules")
+        })
+        .collect();
+    dirs.sort();
+    let mut set = RuleSet::load_paths(&dirs).unwrap();
+    set.rules
+        .retain(|r| r.logsource.product.as_deref() == Some("windows"));
+    EngineBuilder::new().build(&set).unwrap().0
+}
+
+/// The first `n` records of the OTRF sample as JSON lines.
+pub fn otrf_lines(corpus: &Path, n: usize) -> Vec<Vec<u8>> {
+    let f = std::fs::File::open(corpus.join("events/otrf-windows-host-sample.ndjson.gz")).unwrap();
+    std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f))
+        .split(b'\n')
+        .map(|l| l.unwrap())
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .collect()
+}
+
+/// The bundled seed events (valid lines only).
+pub fn seed_lines() -> Vec<Vec<u8>> {
+    std::fs::read(root().join("examples/data/seed-events.ndjson"))
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// A JSON record re-encoded as a msgpack map, as Fluent Bit carries records.
+pub fn to_msgpack(json: &[u8]) -> Vec<u8> {
+    fn conv(v: &serde_json::Value) -> rmpv::Value {
+        match v {
+            serde_json::Value::Null => rmpv::Value::Nil,
+            serde_json::Value::Bool(b) => rmpv::Value::Boolean(*b),
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => rmpv::Value::from(i),
+                (_, Some(u)) => rmpv::Value::from(u),
+                _ => rmpv::Value::F64(n.as_f64().unwrap_or(0.0)),
+            },
+            serde_json::Value::String(s) => rmpv::Value::from(s.as_str()),
+            serde_json::Value::Array(a) => rmpv::Value::Array(a.iter().map(conv).collect()),
+            serde_json::Value::Object(o) => rmpv::Value::Map(
+                o.iter()
+                    .map(|(k, v)| (rmpv::Value::from(k.as_str()), conv(v)))
+                    .collect(),
+            ),
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &conv(&v)).unwrap();
+    out
+}

@@ -1,0 +1,293 @@
+//! End-to-end tests of the `sigmaline` command: the CLI contract other
+//! tools depend on (stdout order, pass-through of bad lines, summaries,
+//! `check --json`, `scan` over evtx/ndjson/gz).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn sigmaline(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigmaline"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sigmaline-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const MATCH: &str = r#"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational","TargetObject":"HKLM\\System\\CurrentControlSet\\Services\\DHCPServer\\Parameters\\CalloutDlls"}"#;
+const BENIGN: &str = r#"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational","TargetObject":"HKLM\\Software\\x"}"#;
+const BAD: &str = r#"{"EventID": 13, "Channel": "#;
+
+#[test]
+fn filter_tags_in_order_and_passes_bad_lines_through() {
+    let input = format!("{BENIGN}\n{MATCH}\n{BAD}\n\n{BENIGN}");
+    let out = sigmaline(&["filter", "--rules", "examples/rules"], input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.split('\n').collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    assert_eq!(lines[0], BENIGN);
+    let tagged: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(tagged["sigma"][0]["title"], "DHCP Callout DLL Installation");
+    assert_eq!(tagged["sigma"][0]["author"], "Dimitrios Slamaris");
+    assert_eq!(lines[2], BAD, "malformed line passes through unchanged");
+    assert_eq!(lines[3], "");
+    assert_eq!(lines[4], BENIGN);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("records in 5, out 5, matched 1, malformed 2, rules 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rec/s"));
+}
+
+#[test]
+fn filter_modes_and_tag_field() {
+    let input = format!("{BENIGN}\n{MATCH}\n");
+    let keep = sigmaline(
+        &[
+            "filter",
+            "-r",
+            "examples/rules",
+            "--mode",
+            "keep",
+            "--tag-field",
+            "detections",
+        ],
+        input.as_bytes(),
+    );
+    let stdout = String::from_utf8(keep.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stdout.contains("\"detections\":[{"));
+    let drop = sigmaline(
+        &["filter", "-r", "examples/rules", "--mode", "drop"],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(drop.stdout).unwrap(),
+        format!("{BENIGN}\n")
+    );
+    let bad = sigmaline(&["filter", "-r", "examples/rules", "--mode", "nope"], b"");
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn filter_msgpack_stream() {
+    let mut input = Vec::new();
+    for rec in [BENIGN, MATCH] {
+        let v: serde_json::Value = serde_json::from_str(rec).unwrap();
+        let m = v.as_object().unwrap();
+        rmp::encode::write_map_len(&mut input, m.len() as u32).unwrap();
+        for (k, v) in m {
+            rmp::encode::write_str(&mut input, k).unwrap();
+            match v {
+                serde_json::Value::Number(n) => {
+                    rmp::encode::write_uint(&mut input, n.as_u64().unwrap())
+                        .map(|_| ())
+                        .unwrap()
+                }
+                v => rmp::encode::write_str(&mut input, v.as_str().unwrap()).unwrap(),
+            }
+        }
+    }
+    let out = sigmaline(
+        &[
+            "filter",
+            "-r",
+            "examples/rules",
+            "--input-format",
+            "msgpack",
+        ],
+        &input,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rd = out.stdout.as_slice();
+    let first = rmpv::decode::read_value(&mut rd).unwrap();
+    let second = rmpv::decode::read_value(&mut rd).unwrap();
+    assert!(rd.is_empty());
+    assert!(first["sigma"].is_nil());
+    assert_eq!(second["sigma"][0]["level"].as_str(), Some("high"));
+}
+
+#[test]
+fn check_reports_per_rule_with_file_and_line() {
+    let dir = tmpdir("check");
+    std::fs::write(
+        dir.join("mixed.yml"),
+        "title: Good\nid: g1\nlogsource: {product: windows, service: security}\ndetection: {s: {EventID: 1102}, condition: s}\n---\ntitle: Bad modifier\nid: b1\nlogsource: {product: windows, service: security}\ndetection: {s: {EventID|nope: 1}, condition: s}\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let out = sigmaline(&["check", "--rules", d, "--json"], b"");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["loaded"], 1);
+    let rej = &v["rejected"][0];
+    assert_eq!(rej["id"], "b1");
+    assert_eq!(rej["title"], "Bad modifier");
+    assert_eq!(rej["line"], 6);
+    assert!(rej["path"].as_str().unwrap().ends_with("mixed.yml"));
+    assert!(rej["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unknown modifier `nope`"));
+
+    let text = sigmaline(&["check", "--rules", d], b"");
+    let s = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        s.contains("mixed.yml:6: b1 (Bad modifier): selection `s`"),
+        "{s}"
+    );
+    assert!(s.contains("1 of 2 rules loaded"));
+
+    std::fs::write(dir.join("mixed.yml"), "title: [broken\n").unwrap();
+    let none = sigmaline(&["check", "--rules", d], b"");
+    assert_eq!(none.status.code(), Some(1), "no rule loaded");
+    let missing = sigmaline(&["check", "--rules", "/nonexistent/rules"], b"");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/rules"));
+}
+
+#[test]
+fn check_says_when_an_id_is_derived() {
+    let out = sigmaline(&["check", "--rules", "examples/rules"], b"");
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("no `id`: derived"), "{s}");
+    assert!(s.contains("2 of 2 rules loaded"));
+}
+
+#[test]
+fn scan_ndjson_and_gz() {
+    let dir = tmpdir("scan");
+    let plain = dir.join("events.ndjson");
+    std::fs::write(&plain, format!("{BENIGN}\n{MATCH}\n{BAD}\n")).unwrap();
+    let gz = dir.join("events.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(format!("{MATCH}\n{MATCH}\n").as_bytes())
+        .unwrap();
+    enc.finish().unwrap();
+    let out = sigmaline(
+        &[
+            "scan",
+            "--rules",
+            "examples/rules",
+            plain.to_str().unwrap(),
+            gz.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let matches: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(matches.len(), 3);
+    assert_eq!(matches[0]["record"], 2);
+    assert_eq!(matches[0]["event"]["EventID"], 13);
+    assert_eq!(
+        matches[0]["sigma"][0]["id"],
+        "9d3436ef-9476-4c43-acca-90ce06bdf33a"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("5 records, 3 matched, 1 malformed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("        3  high"), "{stderr}");
+}
+
+#[test]
+fn scan_evtx_from_the_regression_corpus() {
+    let corpus = std::env::var_os("SIGMALINE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"));
+    let dir = corpus.join("sigmahq/regression_data/rules/windows/registry/registry_set");
+    let Some(evtx) = std::fs::read_dir(&dir).ok().and_then(|mut d| {
+        d.find_map(|e| {
+            let case = e.ok()?.path();
+            std::fs::read_dir(case).ok()?.find_map(|f| {
+                f.ok()
+                    .map(|f| f.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "evtx"))
+            })
+        })
+    }) else {
+        println!(
+            "SKIPPED: no regression .evtx under {} (set SIGMALINE_CORPUS)",
+            dir.display()
+        );
+        return;
+    };
+    let rules = corpus.join("sigmahq/rules/windows/registry/registry_set");
+    let out = sigmaline(
+        &[
+            "scan",
+            "--rules",
+            rules.to_str().unwrap(),
+            evtx.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .expect("a match"),
+    )
+    .unwrap();
+    assert!(first["event"]["Event"]["System"]["EventID"].is_number());
+    assert!(!first["sigma"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn help_on_every_subcommand() {
+    for sub in ["check", "filter", "scan"] {
+        let out = sigmaline(&[sub, "--help"], b"");
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8(out.stdout).unwrap().contains("--rules"),
+            "{sub}"
+        );
+    }
+}
