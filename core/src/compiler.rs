@@ -47,7 +47,7 @@ impl Expr {
     }
 
     fn and(mut items: Vec<Expr>) -> Expr {
-        if items.iter().any(|e| *e == Expr::Const(false)) {
+        if items.contains(&Expr::Const(false)) {
             return Expr::Const(false);
         }
         items.retain(|e| *e != Expr::Const(true));
@@ -59,7 +59,7 @@ impl Expr {
     }
 
     fn or(mut items: Vec<Expr>) -> Expr {
-        if items.iter().any(|e| *e == Expr::Const(true)) {
+        if items.contains(&Expr::Const(true)) {
             return Expr::Const(true);
         }
         items.retain(|e| *e != Expr::Const(false));
@@ -438,14 +438,13 @@ impl<'a> Compiler<'a> {
             return Ok(if m.neq { nonnull } else { Expr::not(nonnull) });
         }
         let text = scalar_text(v).ok_or("values must be scalars")?;
-        if let Some(want) = m.exists {
+        if m.exists {
             let b = match (v, text.to_ascii_lowercase().as_str()) {
                 (Yaml::Boolean(b), _) => *b,
                 (_, "true" | "yes") => true,
                 (_, "false" | "no") => false,
                 _ => return Err("`exists` takes true or false".into()),
             };
-            let _ = want;
             let present = Expr::Atom(self.atoms.intern(field, Test::Present));
             return Ok(if b { present } else { Expr::not(present) });
         }
@@ -634,7 +633,7 @@ struct Mods {
     re_m: bool,
     re_s: bool,
     cidr: bool,
-    exists: Option<bool>,
+    exists: bool,
     neq: bool,
     cmp: Option<CmpOp>,
     fieldref: bool,
@@ -658,7 +657,7 @@ impl Mods {
                 "m" | "multiline" => m.re_m = true,
                 "s" | "dotall" => m.re_s = true,
                 "cidr" => m.cidr = true,
-                "exists" => m.exists = Some(true),
+                "exists" => m.exists = true,
                 "neq" => m.neq = true,
                 "lt" => m.cmp = Some(CmpOp::Lt),
                 "lte" => m.cmp = Some(CmpOp::Lte),

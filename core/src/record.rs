@@ -133,7 +133,7 @@ impl<'a> Doc for &'a rmpv::ValueRef<'a> {
     }
 }
 
-impl<'a> Doc for &'a serde_json::Value {
+impl Doc for &serde_json::Value {
     fn scalar(&self) -> Option<Scalar<'_>> {
         use serde_json::Value as V;
         Some(match self {
