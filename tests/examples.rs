@@ -13,7 +13,11 @@ fn matches(file: &str) -> (Vec<(usize, String)>, usize) {
     let mut s = engine.scratch();
     let text = std::fs::read(root().join("examples/data").join(file)).unwrap();
     let (mut out, mut bad) = (Vec::new(), 0);
-    for (i, line) in text.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+    for (i, line) in text
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+    {
         match engine.match_json(&mut s, line) {
             Ok(m) => out.extend(m.iter().map(|&r| (i + 1, engine.rule(r).title.clone()))),
             Err(_) => bad += 1,
@@ -29,7 +33,10 @@ fn expect(v: &[(usize, &str)]) -> Vec<(usize, String)> {
 #[test]
 fn flat_sample() {
     let (m, bad) = matches("seed-events.ndjson");
-    assert_eq!(m, expect(&[(2, CALLOUT), (3, CALLOUT), (8, DHCP_ERROR), (9, DHCP_ERROR)]));
+    assert_eq!(
+        m,
+        expect(&[(2, CALLOUT), (3, CALLOUT), (8, DHCP_ERROR), (9, DHCP_ERROR)])
+    );
     assert_eq!(bad, 1);
 }
 

@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use sigmaline_core::RuleSet;
-use sigmaline_tests::{corpus, engine, gz_lines, sigmahq_rule_dirs};
+use sigmaline_tests::{corpus, engine, gz_lines, windows_pack};
 
 #[test]
 fn windows_pack_over_otrf_sample() {
@@ -15,10 +14,7 @@ fn windows_pack_over_otrf_sample() {
         println!("SKIPPED: {} not found", events.display());
         return;
     }
-    let mut set = RuleSet::load_paths(&sigmahq_rule_dirs(&corpus)).unwrap();
-    set.rules
-        .retain(|r| r.logsource.product.as_deref() == Some("windows"));
-    let eng = engine(&set);
+    let eng = engine(&windows_pack(&corpus));
     assert!(
         eng.rule_count() > 2800,
         "Windows pack: {} rules",

@@ -49,6 +49,14 @@ pub fn sigmahq_rule_dirs(corpus: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// Every `product: windows` rule of the SigmaHQ snapshot.
+pub fn windows_pack(corpus: &Path) -> RuleSet {
+    let mut set = RuleSet::load_paths(&sigmahq_rule_dirs(corpus)).unwrap();
+    set.rules
+        .retain(|r| r.logsource.product.as_deref() == Some("windows"));
+    set
+}
+
 /// Placeholder values for SigmaHQ's `rules-placeholder` pack, as a
 /// deployment would configure them (`examples/placeholders.yml`).
 pub fn example_placeholders() -> Vec<(String, Vec<String>)> {

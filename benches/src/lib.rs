@@ -1,35 +1,9 @@
-//! Inputs for the criterion benchmarks: rule packs and records.
-//!
-//! Corpus-driven benchmarks find `../shared/corpus` through
-//! `SIGMALINE_CORPUS` and say so when it is missing.
-
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+//! Inputs for the criterion benchmarks: rule packs and records. The corpus
+//! helpers are the tests' (`sigmaline-tests`), so benches and tests read the
+//! same data the same way.
 
 use sigmaline_core::{Engine, EngineBuilder, RuleSet};
-
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The corpus directory, if present.
-pub fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("SIGMALINE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/corpus"));
-    if dir.join("sigmahq").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "corpus not found at {} (set SIGMALINE_CORPUS): corpus benchmarks skipped",
-            dir.display()
-        );
-        None
-    }
-}
+pub use sigmaline_tests::{corpus, root};
 
 /// The two seed rules bundled in `examples/rules`.
 pub fn seed_engine() -> Engine {
@@ -38,34 +12,19 @@ pub fn seed_engine() -> Engine {
 }
 
 /// Every `product: windows` rule of the SigmaHQ snapshot.
-pub fn windows_pack_engine(corpus: &Path) -> Engine {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus.join("sigmahq"))
+pub fn windows_pack_engine(corpus: &std::path::Path) -> Engine {
+    EngineBuilder::new()
+        .build(&sigmaline_tests::windows_pack(corpus))
         .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("rules")
-        })
-        .collect();
-    dirs.sort();
-    let mut set = RuleSet::load_paths(&dirs).unwrap();
-    set.rules
-        .retain(|r| r.logsource.product.as_deref() == Some("windows"));
-    EngineBuilder::new().build(&set).unwrap().0
+        .0
 }
 
 /// The first `n` records of the OTRF sample as JSON lines.
-pub fn otrf_lines(corpus: &Path, n: usize) -> Vec<Vec<u8>> {
-    let f = std::fs::File::open(corpus.join("events/otrf-windows-host-sample.ndjson.gz")).unwrap();
-    std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f))
-        .split(b'\n')
-        .map(|l| l.unwrap())
-        .filter(|l| !l.is_empty())
-        .take(n)
-        .collect()
+pub fn otrf_lines(corpus: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
+    let mut lines =
+        sigmaline_tests::gz_lines(&corpus.join("events/otrf-windows-host-sample.ndjson.gz"));
+    lines.truncate(n);
+    lines
 }
 
 /// The bundled seed events (valid lines only).
