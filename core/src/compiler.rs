@@ -249,6 +249,8 @@ pub struct Compiler<'a> {
 pub struct Compiled {
     pub detection: Expr,
     pub full: Expr,
+    /// The logsource alone: which records the rule can fire on at all.
+    pub scope: Expr,
 }
 
 impl<'a> Compiler<'a> {
@@ -275,6 +277,7 @@ impl<'a> Compiler<'a> {
         };
         let mut dets = Vec::new();
         let mut fulls = Vec::new();
+        let mut scopes = Vec::new();
         for (v, scoped) in variants {
             let mut parts = vec![self.detection(det, &v.fieldmappings)?];
             for f in filters {
@@ -290,11 +293,13 @@ impl<'a> Compiler<'a> {
             } else {
                 Expr::Const(true)
             };
+            scopes.push(scope.clone());
             fulls.push(Expr::and(vec![scope, d]));
         }
         Ok(Compiled {
             detection: Expr::or(dets),
             full: Expr::or(fulls),
+            scope: Expr::or(scopes),
         })
     }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::compiler::{AtomId, Compiler, Expr, FieldId, RefKind, Test, KEYWORDS};
 use crate::error::{Error, RecordError};
+use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
@@ -139,6 +140,8 @@ pub struct BuildReport {
 struct RuleEntry {
     meta: Meta,
     full: Expr,
+    /// Index into `Engine::scopes`: rules of one logsource share it.
+    scope: u32,
     tag_json: String,
     tag_msgpack: Vec<u8>,
 }
@@ -150,6 +153,11 @@ pub struct Engine {
     field_names: Vec<String>,
     matchers: Vec<FieldMatcher>,
     keywords: Option<FieldId>,
+    /// Decides per record whether the keyword scan can change any rule.
+    keyword_gate: Option<KeywordGate>,
+    /// Distinct logsource predicates; checked once per record before any
+    /// candidate of that logsource is evaluated.
+    scopes: Vec<Expr>,
     /// (atom, field, other field, kind, cased)
     fieldrefs: Vec<(AtomId, FieldId, FieldId, RefKind, bool)>,
     keep_values: Vec<bool>,
@@ -211,6 +219,9 @@ impl EngineBuilder {
         let mut compiler = Compiler::new(&self.placeholders);
         let mut rules = Vec::new();
         let mut detections = Vec::new();
+        let mut scopes = Vec::new();
+        let mut distinct_scopes = Vec::new();
+        let mut scope_ids = HashMap::new();
         let mut seen_ids = HashMap::new();
         for rule in &set.rules {
             let reject = |reason: String| Rejection {
@@ -252,6 +263,7 @@ impl EngineBuilder {
                             Unmapped::Inactive => {
                                 c.detection = Expr::Const(false);
                                 c.full = Expr::Const(false);
+                                c.scope = Expr::Const(false);
                                 report.inactive += 1;
                                 format!("logsource ({}) is not in the logsource map: loaded but inactive (add it with --logsources, or use --unmapped-logsources all)", rule.logsource)
                             }
@@ -266,11 +278,18 @@ impl EngineBuilder {
                         warnings,
                     });
                     detections.push(c.detection);
+                    let key = format!("{:?}", c.scope);
+                    let scope = *scope_ids.entry(key).or_insert_with(|| {
+                        distinct_scopes.push(c.scope.clone());
+                        distinct_scopes.len() as u32 - 1
+                    });
+                    scopes.push(c.scope);
                     rules.push(RuleEntry {
                         tag_json: output::tag_json(&rule.meta),
                         tag_msgpack: output::tag_msgpack(&rule.meta),
                         meta: rule.meta.clone(),
                         full: c.full,
+                        scope,
                     });
                 }
                 Err(e) => report.rejected.push(reject(e)),
@@ -317,11 +336,15 @@ impl EngineBuilder {
             }
         }
         let keywords = atoms.fields.get(KEYWORDS);
+        let keyword_gate =
+            keywords.map(|k| KeywordGate::build(&atoms.list, k, &atom_rules, &scopes));
         let engine = Engine {
             shapes: Shapes::compile(&self.profiles, &atoms.fields),
             field_names: atoms.fields.names.clone(),
             matchers,
             keywords,
+            keyword_gate,
+            scopes: distinct_scopes,
             fieldrefs,
             keep_values,
             atom_rules,
@@ -347,6 +370,8 @@ pub struct Scratch {
 struct State {
     atom_stamp: Vec<u32>,
     rule_stamp: Vec<u32>,
+    /// Per scope: `gen * 2 + 1` if true this record, `gen * 2` if false.
+    scope_memo: Vec<u64>,
     gen: u32,
     hits: Vec<AtomId>,
     candidates: Vec<u32>,
@@ -387,6 +412,7 @@ impl Engine {
             st: State {
                 atom_stamp: vec![0; self.n_atoms],
                 rule_stamp: vec![0; self.rules.len()],
+                scope_memo: vec![0; self.scopes.len()],
                 gen: 0,
                 hits: Vec::new(),
                 candidates: Vec::new(),
@@ -465,7 +491,7 @@ impl Engine {
         if !matches!(v, rmpv::ValueRef::Map(_)) {
             return Err(RecordError::NotAnObject);
         }
-        self.eval_doc(&mut s.st, &v);
+        self.eval_doc(&mut s.st, &v, Some(record));
         Ok(&s.st.matched)
     }
 
@@ -478,7 +504,7 @@ impl Engine {
         if !v.is_object() {
             return Err(RecordError::NotAnObject);
         }
-        self.eval_doc(&mut s.st, v);
+        self.eval_doc(&mut s.st, v, None);
         Ok(&s.st.matched)
     }
 
@@ -499,7 +525,7 @@ impl Engine {
                 if !matches!(tape.0.first(), Some(simd_json::Node::Object { .. })) {
                     Err(RecordError::NotAnObject)
                 } else {
-                    self.eval_doc(&mut s.st, root);
+                    self.eval_doc(&mut s.st, root, Some(record));
                     Ok(root.get(self.tag_field.as_bytes()).is_some())
                 }
             }
@@ -509,11 +535,12 @@ impl Engine {
         result
     }
 
-    fn eval_doc<D: Doc + Copy>(&self, st: &mut State, root: D) {
+    fn eval_doc<D: Doc + Copy>(&self, st: &mut State, root: D, raw: Option<&[u8]>) {
         st.gen = st.gen.wrapping_add(1);
         if st.gen == 0 {
             st.atom_stamp.iter_mut().for_each(|x| *x = 0);
             st.rule_stamp.iter_mut().for_each(|x| *x = 0);
+            st.scope_memo.iter_mut().for_each(|x| *x = 0);
             st.gen = 1;
         }
         st.hits.clear();
@@ -524,7 +551,14 @@ impl Engine {
             self.shapes
                 .walk(shape, root, &mut |f, v| self.feed(st, f, v));
         }
-        if let Some(k) = self.keywords {
+        let scan = match &self.keyword_gate {
+            Some(g) => {
+                let (gen, stamps) = (st.gen, &st.atom_stamp);
+                g.needs_scan(raw, &mut st.lower, |a| stamps[a as usize] == gen)
+            }
+            None => false,
+        };
+        if let (Some(k), true) = (self.keywords, scan) {
             let m = &self.matchers[k as usize];
             let (mut text, mut lower) =
                 (std::mem::take(&mut st.text), std::mem::take(&mut st.lower));
@@ -556,11 +590,16 @@ impl Engine {
             }
         }
         let (gen, stamps) = (st.gen, &st.atom_stamp);
+        let atom = |a: AtomId| stamps[a as usize] == gen;
         for &r in &st.candidates {
-            if self.rules[r as usize]
-                .full
-                .eval(&|a| stamps[a as usize] == gen)
-            {
+            let rule = &self.rules[r as usize];
+            // Most candidates come from needles shared with other logsources:
+            // their logsource, evaluated once per record, rules them out.
+            let memo = &mut st.scope_memo[rule.scope as usize];
+            if *memo >> 1 != gen as u64 {
+                *memo = ((gen as u64) << 1) | self.scopes[rule.scope as usize].eval(&atom) as u64;
+            }
+            if *memo & 1 == 1 && rule.full.eval(&atom) {
                 st.matched.push(r);
             }
         }

@@ -12,6 +12,7 @@ pub mod compiler;
 pub mod condition;
 pub mod engine;
 pub mod error;
+pub mod keywords;
 pub mod loader;
 pub mod logsource;
 pub mod matcher;
