@@ -425,3 +425,25 @@ fn correlation_documents_are_reported_not_loaded() {
     assert_eq!(report.unsupported.len(), 1);
     assert!(report.unsupported[0].reason.contains("correlation"));
 }
+
+#[test]
+fn keywords_survive_json_unicode_escapes() {
+    // The raw-bytes prefilter must not hide a keyword written with `\u` escapes.
+    let d = "  keywords:\n    - 'mimikatz'\n  condition: keywords";
+    assert!(fires(d, r#"{"Message":"ran \u006dimikatz.exe"}"#));
+    assert!(fires(d, r#"{"Message":"ran MimiKatz.exe"}"#));
+    assert!(!fires(d, r#"{"Message":"ran \u006dimi.exe"}"#));
+}
+
+#[test]
+fn scoped_keyword_rules_fire_only_in_their_logsource() {
+    let text = "title: k\nid: k1\nlogsource: {product: windows, service: security}\ndetection:\n  keywords:\n    - 'ESX Admins'\n  condition: keywords\n";
+    let mut set = RuleSet::default();
+    set.add_str(text, Path::new("k.yml"));
+    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let mut s = engine.scratch();
+    let sec = br#"{"EventID":4728,"Channel":"Security","TargetUserName":"ESX Admins"}"#;
+    assert_eq!(engine.match_json(&mut s, sec).unwrap().len(), 1);
+    let sysmon = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"net group \"ESX Admins\""}"#;
+    assert!(engine.match_json(&mut s, sysmon).unwrap().is_empty());
+}
