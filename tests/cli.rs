@@ -291,3 +291,23 @@ fn help_on_every_subcommand() {
         );
     }
 }
+
+#[test]
+fn scan_pretty_printed_json_stream() {
+    let dir = tmpdir("stream");
+    let f = dir.join("events.json");
+    let m: serde_json::Value = serde_json::from_str(MATCH).unwrap();
+    let b: serde_json::Value = serde_json::from_str(BENIGN).unwrap();
+    let text = format!(
+        "{}\n{}\n",
+        serde_json::to_string_pretty(&b).unwrap(),
+        serde_json::to_string_pretty(&m).unwrap()
+    );
+    std::fs::write(&f, text).unwrap();
+    let out = sigmaline(&["scan", "-r", "examples/rules", f.to_str().unwrap()], b"");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(v["record"], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 records, 1 matched, 0 malformed"));
+}
