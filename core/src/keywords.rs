@@ -99,7 +99,8 @@ impl KeywordGate {
             (Unscoped::None, _) => false,
             (Unscoped::Prefilter(ac), Some(raw)) if memchr::memmem::find(raw, b"\\u").is_none() => {
                 buf.clear();
-                buf.extend(raw.iter().map(u8::to_ascii_lowercase));
+                buf.extend_from_slice(raw);
+                buf.make_ascii_lowercase();
                 ac.is_match(buf.as_slice())
             }
             _ => true,

@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 
 use crate::compiler::{AtomId, Cidr, CmpOp, Test, TimePart};
 use crate::pattern::{folded, StrMatch};
@@ -108,7 +108,7 @@ pub struct FieldMatcher {
     cased: Side,
     globs: Vec<Regex>,
     any: Vec<AtomId>,
-    regex: Option<(RegexSet, Vec<AtomId>)>,
+    regexes: Vec<(Regex, AtomId)>,
     others: Vec<(AtomId, Other)>,
     pub present: Vec<AtomId>,
     pub nonnull: Vec<AtomId>,
@@ -177,12 +177,12 @@ impl FieldMatcherBuilder {
     pub fn build(mut self) -> Result<FieldMatcher, String> {
         self.m.folded.automaton = self.folded.build()?;
         self.m.cased.automaton = self.cased.build()?;
-        if !self.regexes.is_empty() {
-            let set = RegexSetBuilder::new(self.regexes.iter().map(|(p, _)| p))
-                .size_limit(REGEX_SIZE_LIMIT * 8)
+        for (p, a) in self.regexes {
+            let re = RegexBuilder::new(&p)
+                .size_limit(REGEX_SIZE_LIMIT)
                 .build()
                 .map_err(|e| e.to_string())?;
-            self.m.regex = Some((set, self.regexes.into_iter().map(|(_, a)| a).collect()));
+            self.m.regexes.push((re, a));
         }
         Ok(self.m)
     }
@@ -200,7 +200,7 @@ impl FieldMatcher {
         !(self.folded.is_empty()
             && self.cased.is_empty()
             && self.any.is_empty()
-            && self.regex.is_none()
+            && self.regexes.is_empty()
             && self.others.is_empty())
     }
 
@@ -216,9 +216,11 @@ impl FieldMatcher {
         if !self.cased.is_empty() {
             self.run_side(&self.cased, text, set);
         }
-        if let Some((rs, atoms)) = &self.regex {
-            for i in rs.matches(text).iter() {
-                set(atoms[i]);
+        // One regex at a time: each gets the `regex` crate's literal
+        // prefilter, which a RegexSet (all patterns, every match) cannot use.
+        for (re, a) in &self.regexes {
+            if re.is_match(text) {
+                set(*a);
             }
         }
         if !self.others.is_empty() {

@@ -211,7 +211,9 @@ pub enum StrMatch {
 pub fn fold_case(input: &[u8], out: &mut Vec<u8>) {
     out.clear();
     if input.is_ascii() {
-        out.extend(input.iter().map(u8::to_ascii_lowercase));
+        // Copy, then lowercase in place: both vectorise.
+        out.extend_from_slice(input);
+        out.make_ascii_lowercase();
         return;
     }
     match std::str::from_utf8(input) {
