@@ -158,6 +158,12 @@ pub struct Engine {
     /// Distinct logsource predicates; checked once per record before any
     /// candidate of that logsource is evaluated.
     scopes: Vec<Expr>,
+    /// Fields read by some logsource predicate: extracted first.
+    scope_field: Vec<bool>,
+    /// Per field, the logsources (scope ids) of every rule that reads it;
+    /// `None` when some such rule is unscoped. A field none of whose
+    /// logsources holds for a record cannot change a result: it is skipped.
+    field_gate: Vec<Option<Vec<u32>>>,
     /// (atom, field, other field, kind, cased)
     fieldrefs: Vec<(AtomId, FieldId, FieldId, RefKind, bool)>,
     keep_values: Vec<bool>,
@@ -335,6 +341,8 @@ impl EngineBuilder {
                 atom_rules[a as usize].push(r as u32);
             }
         }
+        let (scope_field, field_gate) =
+            field_gates(nfields, &atoms.list, &atom_rules, &rules, &distinct_scopes);
         let keywords = atoms.fields.get(KEYWORDS);
         let keyword_gate =
             keywords.map(|k| KeywordGate::build(&atoms.list, k, &atom_rules, &scopes));
@@ -345,6 +353,8 @@ impl EngineBuilder {
             keywords,
             keyword_gate,
             scopes: distinct_scopes,
+            scope_field,
+            field_gate,
             fieldrefs,
             keep_values,
             atom_rules,
@@ -372,6 +382,8 @@ struct State {
     rule_stamp: Vec<u32>,
     /// Per scope: `gen * 2 + 1` if true this record, `gen * 2` if false.
     scope_memo: Vec<u64>,
+    /// Per field: same encoding, whether its gate is open this record.
+    field_memo: Vec<u64>,
     gen: u32,
     hits: Vec<AtomId>,
     candidates: Vec<u32>,
@@ -413,6 +425,7 @@ impl Engine {
                 atom_stamp: vec![0; self.n_atoms],
                 rule_stamp: vec![0; self.rules.len()],
                 scope_memo: vec![0; self.scopes.len()],
+                field_memo: vec![0; self.field_names.len()],
                 gen: 0,
                 hits: Vec::new(),
                 candidates: Vec::new(),
@@ -535,12 +548,13 @@ impl Engine {
         result
     }
 
-    fn eval_doc<D: Doc + Copy>(&self, st: &mut State, root: D, raw: Option<&[u8]>) {
+    fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Option<&[u8]>) {
         st.gen = st.gen.wrapping_add(1);
         if st.gen == 0 {
             st.atom_stamp.iter_mut().for_each(|x| *x = 0);
             st.rule_stamp.iter_mut().for_each(|x| *x = 0);
             st.scope_memo.iter_mut().for_each(|x| *x = 0);
+            st.field_memo.iter_mut().for_each(|x| *x = 0);
             st.gen = 1;
         }
         st.hits.clear();
@@ -548,8 +562,20 @@ impl Engine {
         st.matched.clear();
         st.kept.clear();
         if let Some(shape) = self.shapes.pick(&root) {
-            self.shapes
-                .walk(shape, root, &mut |f, v| self.feed(st, f, v));
+            // Logsource fields at once, the others once every gate can be read.
+            let mut later: Vec<(FieldId, Scalar<'a>)> = Vec::with_capacity(32);
+            self.shapes.walk(shape, root, &mut |f, v| {
+                if self.scope_field[f as usize] {
+                    self.feed(st, f, v)
+                } else {
+                    later.push((f, v))
+                }
+            });
+            for (f, v) in later {
+                if self.field_open(st, f) {
+                    self.feed(st, f, v)
+                }
+            }
         }
         let scan = match &self.keyword_gate {
             Some(g) => {
@@ -595,15 +621,30 @@ impl Engine {
             let rule = &self.rules[r as usize];
             // Most candidates come from needles shared with other logsources:
             // their logsource, evaluated once per record, rules them out.
-            let memo = &mut st.scope_memo[rule.scope as usize];
-            if *memo >> 1 != gen as u64 {
-                *memo = ((gen as u64) << 1) | self.scopes[rule.scope as usize].eval(&atom) as u64;
-            }
-            if *memo & 1 == 1 && rule.full.eval(&atom) {
+            if scope_holds(&self.scopes, &mut st.scope_memo, stamps, gen, rule.scope)
+                && rule.full.eval(&atom)
+            {
                 st.matched.push(r);
             }
         }
         st.matched.sort_unstable();
+    }
+
+    /// Is any logsource of the rules reading field `f` true for this record?
+    fn field_open(&self, st: &mut State, f: FieldId) -> bool {
+        let Some(ids) = &self.field_gate[f as usize] else {
+            return true;
+        };
+        let gen = st.gen as u64;
+        let memo = st.field_memo[f as usize];
+        if memo >> 1 == gen {
+            return memo & 1 == 1;
+        }
+        let open = ids
+            .iter()
+            .any(|&id| scope_holds(&self.scopes, &mut st.scope_memo, &st.atom_stamp, st.gen, id));
+        st.field_memo[f as usize] = (gen << 1) | open as u64;
+        open
     }
 
     fn feed(&self, st: &mut State, f: FieldId, v: Scalar<'_>) {
@@ -721,4 +762,56 @@ fn fieldref_holds(
             }
         })
     })
+}
+
+/// Whether logsource `id` holds for the current record, memoised per record
+/// (`gen * 2 + 1` true, `gen * 2` false).
+fn scope_holds(scopes: &[Expr], memo: &mut [u64], stamps: &[u32], gen: u32, id: u32) -> bool {
+    let m = &mut memo[id as usize];
+    if *m >> 1 != gen as u64 {
+        *m = ((gen as u64) << 1) | scopes[id as usize].eval(&|a| stamps[a as usize] == gen) as u64;
+    }
+    *m & 1 == 1
+}
+
+/// Which fields logsource predicates read, and for every other field the
+/// logsources of the rules that read it (see `Engine::field_gate`).
+fn field_gates(
+    nfields: usize,
+    atoms: &[(FieldId, Test)],
+    atom_rules: &[Vec<u32>],
+    rules: &[RuleEntry],
+    scopes: &[Expr],
+) -> (Vec<bool>, Vec<Option<Vec<u32>>>) {
+    let mut scope_field = vec![false; nfields];
+    for s in scopes {
+        let mut used = Vec::new();
+        s.atoms(&mut used);
+        for a in used {
+            scope_field[atoms[a as usize].0 as usize] = true;
+        }
+    }
+    let mut gate: Vec<Option<Vec<u32>>> = vec![Some(Vec::new()); nfields];
+    for (a, rs) in atom_rules.iter().enumerate() {
+        let (f, t) = &atoms[a];
+        let mut fields = vec![*f];
+        if let Test::FieldRef { other, .. } = t {
+            fields.push(*other);
+        }
+        for f in fields {
+            for &r in rs {
+                let id = rules[r as usize].scope;
+                if scopes[id as usize] == Expr::Const(true) {
+                    gate[f as usize] = None;
+                } else if let Some(ids) = &mut gate[f as usize] {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    for ids in gate.iter_mut().flatten() {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    (scope_field, gate)
 }

@@ -19,9 +19,11 @@ pub enum Scalar<'a> {
 }
 
 /// A navigable record value.
-pub trait Doc: Sized + Copy {
-    /// The value as a leaf, or `None` for objects and arrays.
-    fn scalar(&self) -> Option<Scalar<'_>>;
+pub trait Doc<'a>: Sized + Copy {
+    /// The value as a leaf, or `None` for objects and arrays. The leaf
+    /// borrows from the record, not from `self`, so extracted values can be
+    /// kept while the walk goes on.
+    fn scalar(&self) -> Option<Scalar<'a>>;
     /// Calls `f` for each key/value of an object; returns false if not an object.
     fn entries(&self, f: impl FnMut(&[u8], Self)) -> bool;
     /// Calls `f` for each element of an array; returns false if not an array.
@@ -49,8 +51,8 @@ fn span(nodes: &[Node<'_>], i: usize) -> usize {
     }
 }
 
-impl<'t, 'i> Doc for TapeDoc<'t, 'i> {
-    fn scalar(&self) -> Option<Scalar<'_>> {
+impl<'t, 'i: 't> Doc<'t> for TapeDoc<'t, 'i> {
+    fn scalar(&self) -> Option<Scalar<'t>> {
         Some(match self.0[0] {
             Node::String(s) => Scalar::Str(s.as_bytes()),
             Node::Static(StaticNode::I64(i)) => Scalar::Int(i),
@@ -92,10 +94,10 @@ impl<'t, 'i> Doc for TapeDoc<'t, 'i> {
     }
 }
 
-impl<'a> Doc for &'a rmpv::ValueRef<'a> {
-    fn scalar(&self) -> Option<Scalar<'_>> {
+impl<'a> Doc<'a> for &'a rmpv::ValueRef<'a> {
+    fn scalar(&self) -> Option<Scalar<'a>> {
         use rmpv::ValueRef as V;
-        Some(match self {
+        Some(match *self {
             V::String(s) => Scalar::Str(s.as_bytes()),
             V::Binary(b) => Scalar::Str(b),
             V::Integer(i) => match (i.as_i64(), i.as_u64()) {
@@ -133,10 +135,10 @@ impl<'a> Doc for &'a rmpv::ValueRef<'a> {
     }
 }
 
-impl Doc for &serde_json::Value {
-    fn scalar(&self) -> Option<Scalar<'_>> {
+impl<'a> Doc<'a> for &'a serde_json::Value {
+    fn scalar(&self) -> Option<Scalar<'a>> {
         use serde_json::Value as V;
-        Some(match self {
+        Some(match *self {
             V::String(s) => Scalar::Str(s.as_bytes()),
             V::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
                 (Some(i), _, _) => Scalar::Int(i),

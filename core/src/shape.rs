@@ -107,7 +107,7 @@ impl Shapes {
 
     /// The profile for a record: the first whose `detect` key the record
     /// has, else the first without `detect`.
-    pub fn pick<D: Doc>(&self, root: &D) -> Option<&Shape> {
+    pub fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
         let mut fallback = None;
         for s in &self.shapes {
             match &s.detect {
@@ -129,16 +129,21 @@ impl Shapes {
     /// Calls `sink` with every (field, leaf value) the shape extracts. The
     /// root's keys are also reported to `root_key` (to spot a tag field
     /// that already exists).
-    pub fn walk<D: Doc>(&self, shape: &Shape, root: D, sink: &mut impl FnMut(FieldId, Scalar<'_>)) {
+    pub fn walk<'a, D: Doc<'a>>(
+        &self,
+        shape: &Shape,
+        root: D,
+        sink: &mut impl FnMut(FieldId, Scalar<'a>),
+    ) {
         self.walk_node(shape, 0, root, sink);
     }
 
-    fn walk_node<D: Doc>(
+    fn walk_node<'a, D: Doc<'a>>(
         &self,
         shape: &Shape,
         n: usize,
         v: D,
-        sink: &mut impl FnMut(FieldId, Scalar<'_>),
+        sink: &mut impl FnMut(FieldId, Scalar<'a>),
     ) {
         let node = &shape.nodes[n];
         for &f in &node.fields {
@@ -169,7 +174,7 @@ impl Shapes {
 
 /// The leaf values of a field: a scalar, the scalars of a list, or the
 /// `#text` of an evtx_dump element with attributes.
-fn leaf_values<D: Doc>(v: &D, f: &mut impl FnMut(Scalar<'_>)) {
+fn leaf_values<'a, D: Doc<'a>>(v: &D, f: &mut impl FnMut(Scalar<'a>)) {
     if let Some(s) = v.scalar() {
         f(s);
         return;
@@ -191,7 +196,7 @@ fn leaf_values<D: Doc>(v: &D, f: &mut impl FnMut(Scalar<'_>)) {
 }
 
 /// Every string anywhere in the record (for keyword searches).
-pub fn all_strings<D: Doc>(v: D, f: &mut impl FnMut(&[u8])) {
+pub fn all_strings<'a, D: Doc<'a>>(v: D, f: &mut impl FnMut(&[u8])) {
     if let Some(s) = v.scalar() {
         if let Scalar::Str(b) = s {
             f(b);

@@ -447,3 +447,37 @@ fn scoped_keyword_rules_fire_only_in_their_logsource() {
     let sysmon = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"net group \"ESX Admins\""}"#;
     assert!(engine.match_json(&mut s, sysmon).unwrap().is_empty());
 }
+
+#[test]
+fn fields_of_other_logsources_do_not_change_results() {
+    // Field gates skip `Message` on records outside the Application log; the
+    // rule must still fire inside it, and `null` tests must still hold.
+    let text = "title: a\nid: a1\nlogsource: {product: windows, service: application}\ndetection:\n  sel:\n    Message|contains: AteraAgent\n  condition: sel\n---\ntitle: b\nid: b1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4624\n    TargetUserName: null\n  condition: sel\n";
+    let mut set = RuleSet::default();
+    set.add_str(text, Path::new("g.yml"));
+    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let mut s = engine.scratch();
+    let mut titles = |rec: &str| -> Vec<String> {
+        engine
+            .match_json(&mut s, rec.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|&r| engine.rule(r).title.clone())
+            .collect()
+    };
+    assert_eq!(
+        titles(r#"{"Channel":"Application","Message":"Installing AteraAgent"}"#),
+        ["a"]
+    );
+    assert!(
+        titles(r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","Message":"AteraAgent"}"#)
+            .is_empty()
+    );
+    assert_eq!(titles(r#"{"Channel":"Security","EventID":4624}"#), ["b"]);
+    assert!(titles(r#"{"Channel":"Security","EventID":4624,"TargetUserName":"bob"}"#).is_empty());
+    // Channel after the fields it gates (key order must not matter).
+    assert_eq!(
+        titles(r#"{"Message":"AteraAgent","Channel":"application"}"#),
+        ["a"]
+    );
+}
