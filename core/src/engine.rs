@@ -417,6 +417,17 @@ pub struct RuleInfo<'a> {
     pub meta: &'a Meta,
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.rules.len())
+            .field("atoms", &self.n_atoms)
+            .field("fields", &self.field_names.len())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
 impl Engine {
     /// A fresh scratch space for this engine.
     pub fn scratch(&self) -> Scratch {

@@ -1,10 +1,14 @@
-//! The C ABI and shipper bindings for sigmaline.
+//! sigmaline for hosts written in C: a stable C ABI over the engine
+//! ([`ffi`], header `include/sigmaline.h`) and a native Fluent Bit filter
+//! ([`fluentbit`]) built on it.
 //!
-//! Placeholder until the Fluent Bit issue lands: the exported C functions,
-//! the generated header and the Fluent Bit filter will live here, over
-//! [`sigmaline_core`]. Nothing is exported yet.
+//! Everything a host calls goes through `extern "C"` functions that catch
+//! panics, check their pointers and report failures as values: a shipper
+//! must never crash because of a rule pack or a record.
 
-/// The engine version this plugin crate is built against.
-pub fn engine_version() -> &'static str {
-    sigmaline_core::VERSION
-}
+pub mod chunk;
+pub mod config;
+pub mod ffi;
+pub mod fluentbit;
+pub mod handle;
+mod msgpack;

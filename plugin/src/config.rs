@@ -1,0 +1,215 @@
+//! Engine configuration as key/value pairs: the same keys in the C ABI
+//! (`sigmaline_options_set`) and in Fluent Bit's `[FILTER]` section.
+
+use std::path::{Path, PathBuf};
+
+use sigmaline_core::engine::load_placeholders;
+use sigmaline_core::{
+    BuildReport, Engine, EngineBuilder, LogsourceMap, Mode, ProfileSet, RuleSet, Unmapped,
+};
+
+/// Every key `set` accepts, for error messages and documentation.
+pub const KEYS: &[&str] = &[
+    "rules",
+    "mode",
+    "profile",
+    "tag_key",
+    "logsources",
+    "placeholders",
+    "placeholder",
+    "unmapped_logsources",
+    "product",
+];
+
+/// A configuration being assembled.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub rules: Vec<String>,
+    pub mode: Mode,
+    pub profile: String,
+    pub tag_key: String,
+    pub logsources: Option<PathBuf>,
+    pub placeholder_files: Vec<PathBuf>,
+    pub placeholders: Vec<(String, Vec<String>)>,
+    pub unmapped: Unmapped,
+    pub product: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rules: Vec::new(),
+            mode: Mode::Tag,
+            profile: "auto".into(),
+            tag_key: "sigma".into(),
+            logsources: None,
+            placeholder_files: Vec::new(),
+            placeholders: Vec::new(),
+            unmapped: Unmapped::Inactive,
+            product: None,
+        }
+    }
+}
+
+impl Config {
+    /// Sets one key (keys compare without case, as Fluent Bit's do).
+    /// `rules` and `placeholder(s)` may be given several times.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        match key.to_ascii_lowercase().as_str() {
+            "rules" => self.rules.push(value.to_string()),
+            "mode" => self.mode = value.parse()?,
+            "profile" => self.profile = value.to_string(),
+            "tag_key" | "tag_field" => {
+                if value.is_empty() {
+                    return Err("tag_key must not be empty".into());
+                }
+                self.tag_key = value.to_string()
+            }
+            "logsources" => self.logsources = Some(value.into()),
+            "placeholders" => self.placeholder_files.push(value.into()),
+            "placeholder" => {
+                let (name, values) = value.split_once('=').ok_or_else(|| {
+                    format!("placeholder `{value}`: expected NAME=VALUE[,VALUE...]")
+                })?;
+                self.placeholders.push((
+                    name.trim().trim_matches('%').to_string(),
+                    values.split(',').map(|v| v.trim().to_string()).collect(),
+                ));
+            }
+            "unmapped_logsources" => self.unmapped = value.parse()?,
+            "product" => self.product = Some(value.to_lowercase()),
+            other => {
+                return Err(format!(
+                    "unknown option `{other}` (known: {})",
+                    KEYS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the rules and compiles the engine. An engine with no rule is an
+    /// error that lists the first rejections.
+    pub fn build(&self) -> Result<(Engine, BuildReport), String> {
+        if self.rules.is_empty() {
+            return Err("no rules configured (set `rules` to a file, directory or glob)".into());
+        }
+        let mut paths = Vec::new();
+        for r in &self.rules {
+            paths.extend(expand_glob(r)?);
+        }
+        let mut set = RuleSet::load_paths(&paths).map_err(|e| e.to_string())?;
+        if let Some(p) = &self.product {
+            set.rules
+                .retain(|r| r.logsource.product.as_deref() == Some(p.as_str()));
+        }
+        let mut b = EngineBuilder::new()
+            .profiles(ProfileSet::by_name(&self.profile).map_err(|e| e.to_string())?)
+            .mode(self.mode)
+            .tag_field(&self.tag_key)
+            .unmapped(self.unmapped);
+        if let Some(p) = &self.logsources {
+            let mut m = LogsourceMap::builtin();
+            m.extend(LogsourceMap::from_file(p).map_err(|e| e.to_string())?);
+            b = b.logsources(m);
+        }
+        for f in &self.placeholder_files {
+            for (name, values) in load_placeholders(f).map_err(|e| e.to_string())? {
+                b = b.placeholder(&name, values);
+            }
+        }
+        for (name, values) in &self.placeholders {
+            b = b.placeholder(name, values.clone());
+        }
+        let (engine, report) = b.build(&set).map_err(|e| e.to_string())?;
+        if engine.rule_count() == 0 {
+            let mut msg = format!(
+                "no rule could be compiled ({} rejected)",
+                report.rejected.len()
+            );
+            for r in report.rejected.iter().take(5) {
+                msg.push_str(&format!("; {r}"));
+            }
+            return Err(msg);
+        }
+        Ok((engine, report))
+    }
+}
+
+/// A path, or the files matching a `*`/`?` pattern in its last component.
+fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let path = Path::new(pattern);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| glob_match(name.as_bytes(), n.to_string_lossy().as_bytes()))
+        })
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(format!("{pattern}: no file matches"));
+    }
+    Ok(out)
+}
+
+fn glob_match(p: &[u8], n: &[u8]) -> bool {
+    match p.split_first() {
+        None => n.is_empty(),
+        Some((b'*', rest)) => (0..=n.len()).any(|i| glob_match(rest, &n[i..])),
+        Some((b'?', rest)) => !n.is_empty() && glob_match(rest, &n[1..]),
+        Some((c, rest)) => n.first() == Some(c) && glob_match(rest, &n[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_errors() {
+        let mut c = Config::default();
+        c.set("Rules", "a").unwrap();
+        c.set("rules", "b").unwrap();
+        assert_eq!(c.rules, ["a", "b"]);
+        c.set("mode", "drop").unwrap();
+        assert_eq!(c.mode, Mode::Drop);
+        assert!(c.set("mode", "nope").unwrap_err().contains("unknown mode"));
+        assert!(c
+            .set("colour", "x")
+            .unwrap_err()
+            .contains("unknown option `colour`"));
+        c.set("placeholder", "%dc%=DC01,DC02").unwrap();
+        assert_eq!(
+            c.placeholders[0],
+            (
+                "dc".to_string(),
+                vec!["DC01".to_string(), "DC02".to_string()]
+            )
+        );
+        assert!(Config::default().build().unwrap_err().contains("no rules"));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*.yml", b"a.yml"));
+        assert!(glob_match(b"rule_?.yml", b"rule_1.yml"));
+        assert!(!glob_match(b"*.yml", b"a.yaml"));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules/*.yml");
+        assert_eq!(expand_glob(root.to_str().unwrap()).unwrap().len(), 2);
+        assert!(expand_glob("/nonexistent-dir/*.yml").is_err());
+    }
+}
