@@ -57,7 +57,15 @@ impl Config {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let value = value.trim();
         match key.to_ascii_lowercase().as_str() {
-            "rules" => self.rules.push(value.to_string()),
+            // Repeatable, or several paths separated by commas (YAML configs
+            // cannot repeat a key).
+            "rules" => self.rules.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(String::from),
+            ),
             "mode" => self.mode = value.parse()?,
             "profile" => self.profile = value.to_string(),
             "tag_key" | "tag_field" => {
@@ -183,8 +191,8 @@ mod tests {
     fn keys_and_errors() {
         let mut c = Config::default();
         c.set("Rules", "a").unwrap();
-        c.set("rules", "b").unwrap();
-        assert_eq!(c.rules, ["a", "b"]);
+        c.set("rules", "b, c").unwrap();
+        assert_eq!(c.rules, ["a", "b", "c"]);
         c.set("mode", "drop").unwrap();
         assert_eq!(c.mode, Mode::Drop);
         assert!(c.set("mode", "nope").unwrap_err().contains("unknown mode"));

@@ -101,6 +101,11 @@ enum Level {
     Info = 3,
 }
 
+fn has_symbol(name: &CStr) -> bool {
+    // SAFETY: dlsym with a NUL-terminated name.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }.is_null()
+}
+
 type LogPrint = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, ...);
 
 fn log_print() -> Option<LogPrint> {
@@ -189,6 +194,10 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
     let r = catch_unwind(AssertUnwindSafe(|| {
         if ins.is_null() {
             return Err("no filter instance".to_string());
+        }
+        if log_print().is_some() && !has_symbol(c"flb_notification_enqueue") {
+            // The 88-byte struct needs v3.2.0+, which added notifications.
+            return Err("this Fluent Bit is older than v3.2.0, which sigmaline needs".to_string());
         }
         let mut config = Config::default();
         // SAFETY: Fluent Bit passes its filter instance.

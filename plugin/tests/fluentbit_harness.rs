@@ -62,8 +62,15 @@ struct Run {
 }
 
 fn harness(props: &str, chunks: &[Vec<u8>]) -> Run {
+    harness_with(
+        compile("flb_harness", &["-rdynamic", "-ldl"]),
+        props,
+        chunks,
+    )
+}
+
+fn harness_with(exe: PathBuf, props: &str, chunks: &[Vec<u8>]) -> Run {
     let dir = tmpdir("flb");
-    let exe = compile("flb_harness", &["-rdynamic", "-ldl"]);
     let so = plugin(&dir);
     std::fs::write(dir.join("props"), props).unwrap();
     let mut cmd = Command::new(exe);
@@ -222,4 +229,16 @@ fn init_fails_cleanly() {
     assert!(r.stderr.contains("unknown option `colour`"), "{}", r.stderr);
     let r = harness("mode keep\n", &[]);
     assert!(r.stderr.contains("no rules configured"), "{}", r.stderr);
+}
+
+#[test]
+fn refuses_fluent_bit_older_than_3_2() {
+    let old = support::compile_as(
+        "flb_harness",
+        "flb_harness_old",
+        &["-rdynamic", "-ldl", "-DOLD_FLUENT_BIT"],
+    );
+    let r = harness_with(old, &rules_prop(), &[]);
+    assert!(!r.ok);
+    assert!(r.stderr.contains("older than v3.2.0"), "{}", r.stderr);
 }

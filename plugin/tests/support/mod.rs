@@ -10,10 +10,25 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory holding `libsigmaline.so` for this test build.
+/// The directory holding a freshly built `libsigmaline.so`.
+///
+/// `cargo test` builds only the rlib of a cdylib crate, so the shared
+/// library is built here, once per test binary, in its own target
+/// directory (the outer cargo holds the lock on the main one).
 pub fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = root().join("target/c-tests");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "sigmaline-plugin", "--lib"])
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(root())
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building libsigmaline.so");
+        target.join("debug")
+    })
+    .clone()
 }
 
 /// A fresh directory, unique per call (tests run in parallel threads).
@@ -32,18 +47,23 @@ pub fn tmpdir(name: &str) -> PathBuf {
 /// Compiles `tests/c/<name>.c` with the system C compiler (`CC` or `cc`),
 /// once per test process.
 pub fn compile(name: &str, extra: &[&str]) -> PathBuf {
+    compile_as(name, name, extra)
+}
+
+/// Compiles `tests/c/<name>.c` into an executable called `exe`.
+pub fn compile_as(name: &str, exe: &str, extra: &[&str]) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap();
-    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == exe) {
         return p.clone();
     }
-    let p = compile_now(name, extra);
-    built.push((name.to_string(), p.clone()));
+    let p = compile_now(name, exe, extra);
+    built.push((exe.to_string(), p.clone()));
     p
 }
 
-fn compile_now(name: &str, extra: &[&str]) -> PathBuf {
-    let out = tmpdir(name).join(name);
+fn compile_now(name: &str, exe: &str, extra: &[&str]) -> PathBuf {
+    let out = tmpdir(exe).join(exe);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let src = root().join("tests/c").join(format!("{name}.c"));
     let status = Command::new(&cc)
