@@ -1,4 +1,6 @@
 //! Compiling and running the C programs under `tests/c`.
+n// Shared by several test binaries; each uses a part.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
