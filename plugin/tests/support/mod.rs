@@ -1,5 +1,6 @@
 //! Compiling and running the C programs under `tests/c`.
-n// Shared by several test binaries; each uses a part.
+
+// Shared by several test binaries; each uses a part.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
