@@ -3,8 +3,9 @@
 //! rules and for the full SigmaHQ Windows pack over real OTRF events.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sigmaline::chunk::filter_chunk;
 use sigmaline_benches::{
-    corpus, otrf_lines, seed_engine, seed_lines, to_msgpack, windows_pack_engine,
+    corpus, otrf_lines, seed_engine, seed_lines, to_chunk, to_msgpack, windows_pack_engine,
 };
 use sigmaline_core::Engine;
 
@@ -32,6 +33,16 @@ fn bench_set(c: &mut Criterion, name: &str, engine: &Engine, lines: &[Vec<u8>]) 
             out.clear();
             for l in &msgpack {
                 engine.filter_msgpack(&mut s, l, &mut out).unwrap();
+            }
+        })
+    });
+    // What the Fluent Bit filter does per chunk (chunks of 256 events).
+    let chunks: Vec<Vec<u8>> = lines.chunks(256).map(to_chunk).collect();
+    let stats = sigmaline::handle::Stats::default();
+    g.bench_function("fluentbit-chunk/records", |b| {
+        b.iter(|| {
+            for c in &chunks {
+                std::hint::black_box(filter_chunk(engine, &mut s, c, &stats));
             }
         })
     });
