@@ -274,3 +274,44 @@ fn msgpack_records() {
         .filter_json(&mut s, b"{\"EventID\": 13, ", &mut out)
         .is_err());
 }
+
+/// Fluent Bit's `winevtlog` input: named EventData (v5.1 `event_data_as_map`)
+/// or positional StringInserts, with top-level ProviderName/EventID/Channel.
+#[test]
+fn winevtlog_shape() {
+    let e = engine(Mode::Tag);
+    let sysmon = "Microsoft-Windows-Sysmon";
+    let inserts = |provider: &str, id: u32, target: &str| {
+        serde_json::json!({"ProviderName": provider, "EventID": id, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "Computer": "DHCP01", "StringInserts": ["-", "SetValue", "2024-05-02 09:15:22.481", "{guid}", "4242",
+            "C:\\Windows\\system32\\reg.exe", target, "C:\\evil.dll", "NT AUTHORITY\\SYSTEM"]})
+        .to_string()
+    };
+    // Position 6 of a Sysmon 13 event is TargetObject.
+    assert_eq!(fired(&e, &inserts(sysmon, 13, KEY)), [CALLOUT]);
+    assert!(fired(&e, &inserts(sysmon, 13, r"HKLM\Software\x")).is_empty());
+    // The same array under another event id means other fields.
+    assert!(fired(&e, &inserts(sysmon, 12, KEY)).is_empty());
+    let named = serde_json::json!({"ProviderName": sysmon, "EventID": 13, "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventData": {"EventType": "SetValue", "TargetObject": KEY.to_lowercase(), "Details": "x"}})
+    .to_string();
+    assert_eq!(fired(&e, &named), [CALLOUT]);
+    let dhcp = serde_json::json!({"ProviderName": DHCP_PROVIDER, "EventID": 1034, "Channel": DHCP_LOG, "StringInserts": ["x.dll"]}).to_string();
+    assert_eq!(fired(&e, &dhcp), [DHCP_ERROR]);
+}
+
+/// A Security 4688 from winevtlog: position 5 is NewProcessName, which the
+/// process_creation logsource maps `Image` to.
+#[test]
+fn winevtlog_security_process_creation() {
+    let mut set = RuleSet::default();
+    set.add_str(
+        "title: cmd\nid: c1\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: whoami\n  condition: sel\n",
+        std::path::Path::new("c.yml"),
+    );
+    let e = EngineBuilder::new().build(&set).unwrap().0;
+    let rec = serde_json::json!({"ProviderName": "Microsoft-Windows-Security-Auditing", "EventID": 4688, "Channel": "Security",
+        "StringInserts": ["S-1-5-18", "HOST$", "CORP", "0x3e7", "0x1a2b", "C:\\Windows\\System32\\cmd.exe", "%%1936", "0x4", "cmd.exe /c whoami"]})
+    .to_string();
+    assert_eq!(fired(&e, &rec), ["cmd"]);
+}

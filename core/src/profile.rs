@@ -19,12 +19,33 @@ const BUILTIN: &str = include_str!("../data/profiles.yml");
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Profile {
     pub name: String,
-    /// A top-level key that identifies this shape under `auto`.
-    pub detect: Option<String>,
+    /// Top-level keys that identify this shape under `auto` (any of them).
+    pub detect: Vec<String>,
     /// Sigma field name -> dotted paths.
     pub fields: Vec<(String, Vec<String>)>,
     /// Dotted paths of objects whose keys are Sigma field names.
     pub passthrough: Vec<String>,
+    /// An array whose elements are fields by position (Windows StringInserts).
+    pub positional: Option<Positional>,
+}
+
+/// Fields of an array by position, chosen by the record's provider and event id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positional {
+    /// Dotted path of the array.
+    pub path: String,
+    /// Top-level keys holding the provider name and the event id.
+    pub provider_field: String,
+    pub event_id_field: String,
+    pub events: Vec<PositionalEvent>,
+}
+
+/// One event layout: for these providers and event ids, element `i` is `fields[i]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PositionalEvent {
+    pub providers: Vec<String>,
+    pub event_ids: Vec<String>,
+    pub fields: Vec<String>,
 }
 
 /// Which profile(s) to apply.
@@ -50,7 +71,7 @@ impl ProfileSet {
         }
         if let Some(p) = builtin.profiles.iter().find(|p| p.name == name) {
             let mut p = p.clone();
-            p.detect = None;
+            p.detect.clear();
             return Ok(ProfileSet { profiles: vec![p] });
         }
         let path = Path::new(name);
@@ -90,14 +111,19 @@ pub fn parse_profiles(text: &str, bases: &[Profile]) -> Result<Vec<Profile>, Str
                 let mut b = b
                     .cloned()
                     .ok_or_else(|| format!("{name}: unknown base profile `{base}`"))?;
-                b.detect = None;
+                b.detect.clear();
                 b
             }
             None => Profile::default(),
         };
         prof.name = name.clone();
-        if let Some(d) = opt_str(p, "detect")? {
-            prof.detect = Some(d);
+        let detect = str_list(get(p, "detect"), "detect")?;
+        if !detect.is_empty() {
+            prof.detect = detect;
+        }
+        if let Some(pos) = get(p, "positional") {
+            prof.positional =
+                Some(parse_positional(pos).map_err(|e| format!("{name}: positional: {e}"))?);
         }
         prof.passthrough
             .extend(str_list(get(p, "passthrough"), "passthrough")?);
@@ -116,6 +142,30 @@ pub fn parse_profiles(text: &str, bases: &[Profile]) -> Result<Vec<Profile>, Str
     Ok(out)
 }
 
+fn parse_positional(y: &Yaml) -> Result<Positional, String> {
+    let mut pos = Positional {
+        path: opt_str(y, "path")?.ok_or("missing `path`")?,
+        provider_field: opt_str(y, "provider_field")?.unwrap_or_else(|| "ProviderName".into()),
+        event_id_field: opt_str(y, "event_id_field")?.unwrap_or_else(|| "EventID".into()),
+        events: Vec::new(),
+    };
+    let Some(Yaml::Array(events)) = get(y, "events") else {
+        return Err("`events` must be a list".into());
+    };
+    for e in events {
+        let ev = PositionalEvent {
+            providers: str_list(get(e, "provider"), "provider")?,
+            event_ids: str_list(get(e, "event_ids"), "event_ids")?,
+            fields: str_list(get(e, "fields"), "fields")?,
+        };
+        if ev.providers.is_empty() || ev.event_ids.is_empty() || ev.fields.is_empty() {
+            return Err("each event needs `provider`, `event_ids` and `fields`".into());
+        }
+        pos.events.push(ev);
+    }
+    Ok(pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +174,7 @@ mod tests {
     fn builtin_profiles() {
         let a = ProfileSet::auto();
         let names: Vec<_> = a.profiles.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["evtx", "ecs", "flat"]);
+        assert_eq!(names, ["evtx", "ecs", "winevtlog", "flat"]);
         assert_eq!(
             ProfileSet::by_name("flat").unwrap().profiles[0].passthrough,
             [""]

@@ -19,23 +19,59 @@ struct Node {
     fields: Vec<FieldId>,
     /// This node's keys are Sigma field names.
     passthrough: bool,
+    /// This node is the positional array (see `Positional`).
+    positional: bool,
 }
 
 /// One compiled profile.
 #[derive(Debug)]
 pub struct Shape {
     pub name: String,
-    detect: Option<Box<[u8]>>,
+    detect: Vec<Box<[u8]>>,
     nodes: Vec<Node>,
+    positional: Option<PositionalTable>,
+}
+
+/// Compiled `Positional`: (lowercased provider, event id) to field ids by position.
+#[derive(Debug)]
+struct PositionalTable {
+    provider_field: Box<[u8]>,
+    event_id_field: Box<[u8]>,
+    layouts: HashMap<(Vec<u8>, Vec<u8>), Vec<Option<FieldId>>>,
 }
 
 impl Shape {
     fn compile(p: &Profile, fields: &FieldTable) -> Shape {
         let mut s = Shape {
             name: p.name.clone(),
-            detect: p.detect.as_ref().map(|d| d.as_bytes().into()),
+            detect: p.detect.iter().map(|d| d.as_bytes().into()).collect(),
             nodes: vec![Node::default()],
+            positional: None,
         };
+        if let Some(pos) = &p.positional {
+            let n = s.node_for(&pos.path);
+            s.nodes[n].positional = true;
+            let mut layouts = HashMap::default();
+            for ev in &pos.events {
+                let ids: Vec<Option<FieldId>> = ev.fields.iter().map(|f| fields.get(f)).collect();
+                for prov in &ev.providers {
+                    for id in &ev.event_ids {
+                        layouts.insert(
+                            (
+                                crate::pattern::folded(prov.as_bytes()),
+                                id.as_bytes().to_vec(),
+                            ),
+                            ids.clone(),
+                        );
+                    }
+                }
+            }
+            s.positional = Some(PositionalTable {
+                provider_field: pos.provider_field.as_bytes().into(),
+                event_id_field: pos.event_id_field.as_bytes().into(),
+                layouts,
+            });
+        }
         for (name, paths) in &p.fields {
             // Only fields some rule reads are extracted.
             let Some(id) = fields.get(name) else { continue };
@@ -110,17 +146,12 @@ impl Shapes {
     pub fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
         let mut fallback = None;
         for s in &self.shapes {
-            match &s.detect {
-                Some(k) => {
-                    if root.get(k).is_some() {
-                        return Some(s);
-                    }
+            if s.detect.is_empty() {
+                if fallback.is_none() {
+                    fallback = Some(s);
                 }
-                None => {
-                    if fallback.is_none() {
-                        fallback = Some(s);
-                    }
-                }
+            } else if s.detect.iter().any(|k| root.get(k).is_some()) {
+                return Some(s);
             }
         }
         fallback.or(self.shapes.first())
@@ -135,7 +166,16 @@ impl Shapes {
         root: D,
         sink: &mut impl FnMut(FieldId, Scalar<'a>),
     ) {
-        self.walk_node(shape, 0, root, sink);
+        let layout = shape.positional.as_ref().and_then(|p| {
+            let provider = root.get(&p.provider_field)?.scalar()?;
+            let id = root.get(&p.event_id_field)?.scalar()?;
+            let mut text = Vec::new();
+            crate::record::scalar_text(provider, &mut text);
+            let provider = crate::pattern::folded(&text);
+            crate::record::scalar_text(id, &mut text);
+            p.layouts.get(&(provider, text)).map(Vec::as_slice)
+        });
+        self.walk_node(shape, 0, root, layout, sink);
     }
 
     fn walk_node<'a, D: Doc<'a>>(
@@ -143,20 +183,30 @@ impl Shapes {
         shape: &Shape,
         n: usize,
         v: D,
+        layout: Option<&[Option<FieldId>]>,
         sink: &mut impl FnMut(FieldId, Scalar<'a>),
     ) {
         let node = &shape.nodes[n];
         for &f in &node.fields {
             leaf_values(&v, &mut |s| sink(f, s));
         }
+        if let (true, Some(layout)) = (node.positional, layout) {
+            let mut i = 0;
+            v.items(|item| {
+                if let Some(Some(f)) = layout.get(i) {
+                    leaf_values(&item, &mut |s| sink(*f, s));
+                }
+                i += 1;
+            });
+        }
         if node.children.is_empty() && node.wildcard.is_none() && !node.passthrough {
             return;
         }
         v.entries(|k, child| {
             if let Some(&c) = node.children.get(k) {
-                self.walk_node(shape, c, child, sink);
+                self.walk_node(shape, c, child, layout, sink);
             } else if let Some(c) = node.wildcard {
-                self.walk_node(shape, c, child, sink);
+                self.walk_node(shape, c, child, layout, sink);
             } else if node.passthrough {
                 if let Some(&f) = self.by_name.get(k) {
                     leaf_values(&child, &mut |s| sink(f, s));
