@@ -32,12 +32,15 @@ pub struct Shape {
     positional: Option<PositionalTable>,
 }
 
+/// (lowercased provider name, event id as text).
+type LayoutKey = (Vec<u8>, Vec<u8>);
+
 /// Compiled `Positional`: (lowercased provider, event id) to field ids by position.
 #[derive(Debug)]
 struct PositionalTable {
     provider_field: Box<[u8]>,
     event_id_field: Box<[u8]>,
-    layouts: HashMap<(Vec<u8>, Vec<u8>), Vec<Option<FieldId>>>,
+    layouts: HashMap<LayoutKey, Vec<Option<FieldId>>>,
 }
 
 impl Shape {
