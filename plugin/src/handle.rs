@@ -97,3 +97,71 @@ impl Handle {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> Handle {
+        let mut c = Config::default();
+        c.set(
+            "rules",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rules"),
+        )
+        .unwrap();
+        Handle::new(c).unwrap()
+    }
+
+    const HIT: &[u8] = br#"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational","TargetObject":"HKLM\\Services\\DHCPServer\\Parameters\\CalloutDlls"}"#;
+
+    #[test]
+    fn threads_evaluate_while_the_rules_reload() {
+        let h = handle();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2000 {
+                        let mut out = Vec::new();
+                        let o = h
+                            .with_engine(|e, sc| e.filter_json(sc, HIT, &mut out))
+                            .unwrap();
+                        assert_eq!(o.matched, 1);
+                    }
+                });
+            }
+            for _ in 0..5 {
+                assert_eq!(h.reload().unwrap(), 2);
+            }
+        });
+        assert_eq!(h.stats.reloads.load(Relaxed), 5);
+        assert_eq!(h.engine().generation, 5);
+    }
+
+    #[test]
+    fn failed_reload_keeps_the_old_rules() {
+        let dir = std::env::temp_dir().join(format!("sigmaline-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rule = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/rules/registry_set_dhcp_calloutdll.yml"
+        ))
+        .unwrap();
+        std::fs::write(dir.join("r.yml"), &rule).unwrap();
+        let mut c = Config::default();
+        c.set("rules", dir.to_str().unwrap()).unwrap();
+        let h = Handle::new(c).unwrap();
+        std::fs::write(dir.join("r.yml"), "title: [broken").unwrap();
+        assert!(h
+            .reload()
+            .unwrap_err()
+            .contains("no rule could be compiled"));
+        let mut out = Vec::new();
+        assert_eq!(
+            h.with_engine(|e, s| e.filter_json(s, HIT, &mut out))
+                .unwrap()
+                .matched,
+            1
+        );
+        assert_eq!(h.engine().generation, 0);
+    }
+}
