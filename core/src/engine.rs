@@ -15,6 +15,7 @@ use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
+use crate::msgpack::MsgDoc;
 use crate::output;
 use crate::pattern::folded;
 use crate::profile::ProfileSet;
@@ -509,13 +510,12 @@ impl Engine {
         s: &'s mut Scratch,
         record: &[u8],
     ) -> Result<&'s [u32], RecordError> {
-        let mut rd = record;
-        let v = rmpv::decode::read_value_ref(&mut rd)
-            .map_err(|e| RecordError::Msgpack(e.to_string()))?;
-        if !matches!(v, rmpv::ValueRef::Map(_)) {
+        let doc = MsgDoc::new(record)
+            .ok_or_else(|| RecordError::Msgpack("truncated or invalid msgpack value".into()))?;
+        if !matches!(record[0], 0x80..=0x8f | 0xde | 0xdf) {
             return Err(RecordError::NotAnObject);
         }
-        self.eval_doc(&mut s.st, &v, Some(record));
+        self.eval_doc(&mut s.st, doc, Some(record));
         Ok(&s.st.matched)
     }
 

@@ -17,6 +17,7 @@ pub mod loader;
 pub mod logsource;
 pub mod matcher;
 pub mod modifier;
+pub mod msgpack;
 pub mod output;
 pub mod pattern;
 pub mod profile;

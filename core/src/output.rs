@@ -86,19 +86,43 @@ pub fn insert_json(
     Ok(())
 }
 
-/// Writes a msgpack map record with `field: [tags...]` appended.
+/// Writes a msgpack map record with `field: [tags...]` appended; an
+/// existing `field` key is replaced (a map keeps one value per key).
 pub fn insert_msgpack(
     record: &[u8],
     field: &str,
     tags: &[&[u8]],
     out: &mut Vec<u8>,
 ) -> Result<(), RecordError> {
+    let bad = || RecordError::Msgpack("truncated or invalid msgpack map".into());
     let mut rd = record;
-    let n =
-        rmp::decode::read_map_len(&mut rd).map_err(|e| RecordError::Msgpack(format!("{e:?}")))?;
-    let header = record.len() - rd.len();
-    rmp::encode::write_map_len(out, n + 1).unwrap();
-    out.extend_from_slice(&record[header..]);
+    let n = rmp::decode::read_map_len(&mut rd).map_err(|_| bad())? as usize;
+    let mut pos = record.len() - rd.len();
+    let body_start = pos;
+    let mut pairs = Vec::new();
+    let mut replaced = false;
+    for _ in 0..n {
+        let kl = crate::msgpack::value_len(&record[pos..]).ok_or_else(bad)?;
+        let vl = crate::msgpack::value_len(&record[pos + kl..]).ok_or_else(bad)?;
+        let key = &record[pos..pos + kl];
+        let mut kr = key;
+        let is_field = rmp::decode::read_str_len(&mut kr)
+            .is_ok_and(|l| l as usize == field.len() && kr == field.as_bytes());
+        if is_field {
+            replaced = true;
+        } else {
+            pairs.push(pos..pos + kl + vl);
+        }
+        pos += kl + vl;
+    }
+    rmp::encode::write_map_len(out, (pairs.len() + 1) as u32).unwrap();
+    if replaced {
+        for p in pairs {
+            out.extend_from_slice(&record[p]);
+        }
+    } else {
+        out.extend_from_slice(&record[body_start..pos]);
+    }
     rmp::encode::write_str(out, field).unwrap();
     rmp::encode::write_array_len(out, tags.len() as u32).unwrap();
     for t in tags {
@@ -155,5 +179,11 @@ mod tests {
         assert_eq!(m.len(), 16);
         assert_eq!(m[15].0.as_str(), Some("sigma"));
         assert_eq!(m[15].1[0]["title"].as_str(), Some("t"));
+        // An existing tag field is replaced, not duplicated.
+        let mut again = Vec::new();
+        insert_msgpack(&out, "sigma", &[&tag, &tag], &mut again).unwrap();
+        let v = rmpv::decode::read_value(&mut again.as_slice()).unwrap();
+        assert_eq!(v.as_map().unwrap().len(), 16);
+        assert_eq!(v["sigma"].as_array().unwrap().len(), 2);
     }
 }

@@ -1,8 +1,8 @@
 //! Reading records without building a document tree we do not need.
 //!
 //! JSON is parsed by simd-json into a reusable *tape* (a flat array of
-//! nodes, strings borrowed from the input), msgpack is decoded by rmpv into
-//! borrowed `ValueRef`s. Both are walked through the [`Doc`] trait, so the
+//! nodes, strings borrowed from the input), msgpack is walked in place
+//! ([`crate::msgpack::MsgDoc`]). Both are walked through the [`Doc`] trait, so the
 //! field extraction in [`crate::shape`] is written once.
 
 use simd_json::{Node, StaticNode};
@@ -90,47 +90,6 @@ impl<'t, 'i: 't> Doc<'t> for TapeDoc<'t, 'i> {
             f(TapeDoc(&self.0[i..i + n]));
             i += n;
         }
-        true
-    }
-}
-
-impl<'a> Doc<'a> for &'a rmpv::ValueRef<'a> {
-    fn scalar(&self) -> Option<Scalar<'a>> {
-        use rmpv::ValueRef as V;
-        Some(match *self {
-            V::String(s) => Scalar::Str(s.as_bytes()),
-            V::Binary(b) => Scalar::Str(b),
-            V::Integer(i) => match (i.as_i64(), i.as_u64()) {
-                (Some(i), _) => Scalar::Int(i),
-                (_, Some(u)) => Scalar::UInt(u),
-                _ => Scalar::Null,
-            },
-            V::F32(f) => Scalar::Float(*f as f64),
-            V::F64(f) => Scalar::Float(*f),
-            V::Boolean(b) => Scalar::Bool(*b),
-            V::Nil => Scalar::Null,
-            V::Ext(_, b) => Scalar::Str(b),
-            V::Array(_) | V::Map(_) => return None,
-        })
-    }
-
-    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
-        let rmpv::ValueRef::Map(m) = self else {
-            return false;
-        };
-        for (k, v) in m {
-            if let rmpv::ValueRef::String(s) = k {
-                f(s.as_bytes(), v);
-            }
-        }
-        true
-    }
-
-    fn items(&self, mut f: impl FnMut(Self)) -> bool {
-        let rmpv::ValueRef::Array(a) = self else {
-            return false;
-        };
-        a.iter().for_each(&mut f);
         true
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use sigmaline_core::{Engine, Scratch};
 
 use crate::handle::Stats;
-use crate::msgpack::{array_header, value_len};
+use sigmaline_core::msgpack::{array_header, value_len};
 
 /// What became of a chunk.
 #[derive(Debug, PartialEq, Eq)]

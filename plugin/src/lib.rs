@@ -11,4 +11,3 @@ pub mod config;
 pub mod ffi;
 pub mod fluentbit;
 pub mod handle;
-mod msgpack;

@@ -1,0 +1,231 @@
+//! Reading msgpack records in place: values are measured and borrowed from
+//! the record's bytes, never decoded into a tree, so a Fluent Bit record is
+//! walked without allocating.
+
+use crate::record::{Doc, Scalar};
+
+const MAX_DEPTH: usize = 128;
+
+fn be(b: &[u8], at: usize, n: usize) -> Option<usize> {
+    let s = b.get(at..at + n)?;
+    Some(s.iter().fold(0usize, |acc, &x| (acc << 8) | x as usize))
+}
+
+/// The length in bytes of the msgpack value at the start of `b`, or `None`
+/// if it is truncated, invalid, or nested deeper than 128 levels.
+pub fn value_len(b: &[u8]) -> Option<usize> {
+    value_len_depth(b, 0)
+}
+
+fn value_len_depth(b: &[u8], depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let m = *b.first()?;
+    let fixed = |n: usize| (b.len() > n).then_some(n + 1);
+    let total = match m {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some(1),
+        0x80..=0x8f => return seq(b, 1, (m & 0x0f) as usize * 2, depth),
+        0x90..=0x9f => return seq(b, 1, (m & 0x0f) as usize, depth),
+        0xa0..=0xbf => Some(1 + (m & 0x1f) as usize),
+        0xc4 | 0xd9 => Some(2 + be(b, 1, 1)?),
+        0xc5 | 0xda => Some(3 + be(b, 1, 2)?),
+        0xc6 | 0xdb => Some(5 + be(b, 1, 4)?),
+        0xc7 => Some(3 + be(b, 1, 1)?),
+        0xc8 => Some(4 + be(b, 1, 2)?),
+        0xc9 => Some(6 + be(b, 1, 4)?),
+        0xca => fixed(4),
+        0xcb => fixed(8),
+        0xcc | 0xd0 => fixed(1),
+        0xcd | 0xd1 => fixed(2),
+        0xce | 0xd2 => fixed(4),
+        0xcf | 0xd3 => fixed(8),
+        0xd4 => fixed(2),
+        0xd5 => fixed(3),
+        0xd6 => fixed(5),
+        0xd7 => fixed(9),
+        0xd8 => fixed(17),
+        0xdc => return seq(b, 3, be(b, 1, 2)?, depth),
+        0xdd => return seq(b, 5, be(b, 1, 4)?, depth),
+        0xde => return seq(b, 3, be(b, 1, 2)?.checked_mul(2)?, depth),
+        0xdf => return seq(b, 5, be(b, 1, 4)?.checked_mul(2)?, depth),
+        0xc1 => None,
+    }?;
+    (total <= b.len()).then_some(total)
+}
+
+fn seq(b: &[u8], header: usize, items: usize, depth: usize) -> Option<usize> {
+    let mut pos = header;
+    if pos > b.len() {
+        return None;
+    }
+    for _ in 0..items {
+        pos += value_len_depth(b.get(pos..)?, depth + 1)?;
+    }
+    Some(pos)
+}
+
+/// Element count and header size of the array or map at the start of `b`.
+fn container(b: &[u8]) -> Option<(bool, usize, usize)> {
+    Some(match *b.first()? {
+        m @ 0x90..=0x9f => (false, (m & 0x0f) as usize, 1),
+        0xdc => (false, be(b, 1, 2)?, 3),
+        0xdd => (false, be(b, 1, 4)?, 5),
+        m @ 0x80..=0x8f => (true, (m & 0x0f) as usize, 1),
+        0xde => (true, be(b, 1, 2)?, 3),
+        0xdf => (true, be(b, 1, 4)?, 5),
+        _ => return None,
+    })
+}
+
+/// The element count and header size of the array at the start of `b`.
+pub fn array_header(b: &[u8]) -> Option<(usize, usize)> {
+    match container(b)? {
+        (false, n, h) => Some((n, h)),
+        _ => None,
+    }
+}
+
+/// A msgpack value inside a record that [`value_len`] has validated whole.
+#[derive(Clone, Copy, Debug)]
+pub struct MsgDoc<'a>(pub &'a [u8]);
+
+impl<'a> MsgDoc<'a> {
+    /// The record as a document, if it is one complete, valid value.
+    pub fn new(record: &'a [u8]) -> Option<MsgDoc<'a>> {
+        (value_len(record)? == record.len()).then_some(MsgDoc(record))
+    }
+
+    fn str_at(b: &'a [u8]) -> Option<&'a [u8]> {
+        let (len, h) = match *b.first()? {
+            m @ 0xa0..=0xbf => ((m & 0x1f) as usize, 1),
+            0xd9 | 0xc4 => (be(b, 1, 1)?, 2),
+            0xda | 0xc5 => (be(b, 1, 2)?, 3),
+            0xdb | 0xc6 => (be(b, 1, 4)?, 5),
+            _ => return None,
+        };
+        b.get(h..h + len)
+    }
+}
+
+impl<'a> Doc<'a> for MsgDoc<'a> {
+    fn scalar(&self) -> Option<Scalar<'a>> {
+        let b = self.0;
+        let int = |n: usize| be(b, 1, n).map(|v| v as u64);
+        Some(match *b.first()? {
+            m @ 0x00..=0x7f => Scalar::Int(m as i64),
+            m @ 0xe0..=0xff => Scalar::Int(m as i8 as i64),
+            0xc0 => Scalar::Null,
+            0xc2 => Scalar::Bool(false),
+            0xc3 => Scalar::Bool(true),
+            0xa0..=0xbf | 0xd9..=0xdb | 0xc4..=0xc6 => Scalar::Str(Self::str_at(b)?),
+            0xcc => Scalar::Int(int(1)? as i64),
+            0xcd => Scalar::Int(int(2)? as i64),
+            0xce => Scalar::Int(int(4)? as i64),
+            0xcf => Scalar::UInt(int(8)?),
+            0xd0 => Scalar::Int(int(1)? as u8 as i8 as i64),
+            0xd1 => Scalar::Int(int(2)? as u16 as i16 as i64),
+            0xd2 => Scalar::Int(int(4)? as u32 as i32 as i64),
+            0xd3 => Scalar::Int(int(8)? as i64),
+            0xca => Scalar::Float(f32::from_bits(int(4)? as u32) as f64),
+            0xcb => Scalar::Float(f64::from_bits(int(8)?)),
+            // Arrays, maps and extension types (timestamps) are not leaves.
+            _ => return None,
+        })
+    }
+
+    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
+        let Some((true, n, h)) = container(self.0) else {
+            return false;
+        };
+        let mut pos = h;
+        for _ in 0..n {
+            let Some(kl) = self.0.get(pos..).and_then(value_len) else {
+                return true;
+            };
+            let key = Self::str_at(&self.0[pos..]);
+            pos += kl;
+            let Some(vl) = self.0.get(pos..).and_then(value_len) else {
+                return true;
+            };
+            if let Some(k) = key {
+                f(k, MsgDoc(&self.0[pos..pos + vl]));
+            }
+            pos += vl;
+        }
+        true
+    }
+
+    fn items(&self, mut f: impl FnMut(Self)) -> bool {
+        let Some((false, n, h)) = container(self.0) else {
+            return false;
+        };
+        let mut pos = h;
+        for _ in 0..n {
+            let Some(l) = self.0.get(pos..).and_then(value_len) else {
+                return true;
+            };
+            f(MsgDoc(&self.0[pos..pos + l]));
+            pos += l;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_of_every_kind() {
+        let mut v = Vec::new();
+        rmp::encode::write_map_len(&mut v, 2).unwrap();
+        rmp::encode::write_str(&mut v, "a").unwrap();
+        rmp::encode::write_array_len(&mut v, 3).unwrap();
+        rmp::encode::write_u64(&mut v, u64::MAX).unwrap();
+        rmp::encode::write_f64(&mut v, 1.5).unwrap();
+        rmp::encode::write_nil(&mut v).unwrap();
+        rmp::encode::write_str(&mut v, &"x".repeat(300)).unwrap();
+        rmp::encode::write_bin(&mut v, &[1, 2, 3]).unwrap();
+        let n = v.len();
+        v.extend_from_slice(b"\xc3trailing");
+        assert_eq!(value_len(&v), Some(n));
+        for cut in 0..n {
+            assert_eq!(value_len(&v[..cut]), None, "truncated at {cut}");
+        }
+        assert_eq!(value_len(b"\xc1"), None);
+        // Deep nesting is refused, not a stack overflow.
+        assert_eq!(value_len(&[0x91; 100_000]), None);
+    }
+
+    #[test]
+    fn walks_like_a_decoder() {
+        let mut v = Vec::new();
+        rmp::encode::write_map_len(&mut v, 4).unwrap();
+        rmp::encode::write_str(&mut v, "i").unwrap();
+        rmp::encode::write_sint(&mut v, -300).unwrap();
+        rmp::encode::write_str(&mut v, "s").unwrap();
+        rmp::encode::write_str(&mut v, "ünï").unwrap();
+        rmp::encode::write_str(&mut v, "arr").unwrap();
+        rmp::encode::write_array_len(&mut v, 2).unwrap();
+        rmp::encode::write_u8(&mut v, 200).unwrap();
+        rmp::encode::write_f32(&mut v, 0.5).unwrap();
+        rmp::encode::write_uint(&mut v, 7).unwrap(); // a non-string key: skipped
+        rmp::encode::write_bool(&mut v, true).unwrap();
+        let d = MsgDoc::new(&v).unwrap();
+        assert_eq!(d.get(b"i").unwrap().scalar(), Some(Scalar::Int(-300)));
+        assert_eq!(
+            d.get(b"s").unwrap().scalar(),
+            Some(Scalar::Str("ünï".as_bytes()))
+        );
+        let mut items = Vec::new();
+        d.get(b"arr")
+            .unwrap()
+            .items(|x| items.push(x.scalar().unwrap()));
+        assert_eq!(items, [Scalar::Int(200), Scalar::Float(0.5)]);
+        let mut keys = 0;
+        d.entries(|_, _| keys += 1);
+        assert_eq!(keys, 3);
+        assert!(MsgDoc::new(&v[..v.len() - 1]).is_none());
+    }
+}
