@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use sigmaline_core::{
-    BuildReport, Engine, EngineBuilder, LogsourceMap, Mode, ProfileSet, RuleSet, Unmapped,
-};
+use sigmaline_core::{BuildReport, Engine, Mode, Settings, Unmapped};
 
 fn parse_unmapped(s: &str) -> Result<Unmapped, String> {
     s.parse()
@@ -37,41 +35,28 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
+    fn settings(&self, mode: Mode, tag_field: &str) -> Result<Settings, String> {
+        let mut st = Settings {
+            rules: self.rules.iter().map(|p| p.display().to_string()).collect(),
+            mode,
+            profile: self.profile.clone(),
+            tag_key: tag_field.to_string(),
+            logsources: self.logsources.clone(),
+            placeholder_files: self.placeholder_file.iter().cloned().collect(),
+            unmapped: self.unmapped_logsources,
+            product: self.product.as_ref().map(|p| p.to_lowercase()),
+            ..Settings::default()
+        };
+        for p in &self.placeholders {
+            st.set("placeholder", p)
+                .map_err(|e| format!("--placeholder: {e}"))?;
+        }
+        Ok(st)
+    }
+
     /// Loads and compiles the rules.
     pub fn build(&self, mode: Mode, tag_field: &str) -> Result<(Engine, BuildReport), String> {
-        let mut set = RuleSet::load_paths(&self.rules).map_err(|e| e.to_string())?;
-        if let Some(p) = &self.product {
-            let p = p.to_lowercase();
-            set.rules
-                .retain(|r| r.logsource.product.as_deref() == Some(p.as_str()));
-        }
-        let mut b = EngineBuilder::new()
-            .unmapped(self.unmapped_logsources)
-            .profiles(ProfileSet::by_name(&self.profile).map_err(|e| e.to_string())?)
-            .mode(mode)
-            .tag_field(tag_field);
-        if let Some(p) = &self.logsources {
-            let mut m = LogsourceMap::builtin();
-            m.extend(LogsourceMap::from_file(p).map_err(|e| e.to_string())?);
-            b = b.logsources(m);
-        }
-        if let Some(f) = &self.placeholder_file {
-            for (name, values) in
-                sigmaline_core::engine::load_placeholders(f).map_err(|e| e.to_string())?
-            {
-                b = b.placeholder(&name, values);
-            }
-        }
-        for p in &self.placeholders {
-            let (name, values) = p
-                .split_once('=')
-                .ok_or_else(|| format!("--placeholder `{p}`: expected NAME=VALUE[,VALUE...]"))?;
-            b = b.placeholder(
-                name.trim_matches('%'),
-                values.split(',').map(str::to_string).collect(),
-            );
-        }
-        b.build(&set).map_err(|e| e.to_string())
+        self.settings(mode, tag_field)?.build_report()
     }
 
     /// Builds an engine that must hold at least one rule.
@@ -80,17 +65,6 @@ impl RuleArgs {
         mode: Mode,
         tag_field: &str,
     ) -> Result<(Engine, BuildReport), String> {
-        let (engine, report) = self.build(mode, tag_field)?;
-        if engine.rule_count() == 0 {
-            let mut msg = format!(
-                "no rule could be compiled ({} rejected)",
-                report.rejected.len()
-            );
-            for r in report.rejected.iter().take(10) {
-                msg.push_str(&format!("\n  {r}"));
-            }
-            return Err(msg);
-        }
-        Ok((engine, report))
+        self.settings(mode, tag_field)?.build()
     }
 }

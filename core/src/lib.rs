@@ -23,6 +23,7 @@ pub mod pattern;
 pub mod profile;
 pub mod record;
 pub mod rule;
+pub mod settings;
 pub mod shape;
 pub mod timeparts;
 mod yamlutil;
@@ -35,6 +36,7 @@ pub use loader::RuleSet;
 pub use logsource::LogsourceMap;
 pub use profile::ProfileSet;
 pub use rule::{Meta, Rejection, Source};
+pub use settings::Settings;
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

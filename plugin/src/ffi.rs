@@ -21,8 +21,8 @@ use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::chunk::{filter_chunk, ChunkResult};
-use crate::config::Config;
 use crate::handle::Handle;
+use sigmaline_core::Settings as Config;
 
 /// The version of this ABI. It changes when a signature or a meaning changes.
 pub const SIGMALINE_ABI_VERSION: u32 = 1;

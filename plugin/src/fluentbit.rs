@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
 
 use crate::chunk::{filter_chunk, ChunkResult};
-use crate::config::Config;
 use crate::handle::Handle;
+use sigmaline_core::Settings as Config;
 
 /// `FLB_FILTER_MODIFIED`.
 pub(crate) const FLB_FILTER_MODIFIED: c_int = 1;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use sigmaline_core::{Engine, Scratch};
 
-use crate::config::Config;
+use sigmaline_core::Settings as Config;
 
 /// One compiled rule set and its generation number.
 pub struct Loaded {

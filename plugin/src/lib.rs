@@ -7,7 +7,6 @@
 //! must never crash because of a rule pack or a record.
 
 pub mod chunk;
-pub mod config;
 pub mod ffi;
 pub mod fluentbit;
 pub mod handle;

@@ -1,10 +1,11 @@
-//! Engine configuration as key/value pairs: the same keys in the C ABI
-//! (`sigmaline_options_set`) and in Fluent Bit's `[FILTER]` section.
+//! Everything that decides an engine, in one place: the `sigmaline`
+//! command fills it from its flags, hosts from key/value pairs (the same keys
+//! in the C ABI's `sigmaline_options_set` and Fluent Bit's `[FILTER]`).
 
 use std::path::{Path, PathBuf};
 
-use sigmaline_core::engine::load_placeholders;
-use sigmaline_core::{
+use crate::engine::load_placeholders;
+use crate::{
     BuildReport, Engine, EngineBuilder, LogsourceMap, Mode, ProfileSet, RuleSet, Unmapped,
 };
 
@@ -23,7 +24,7 @@ pub const KEYS: &[&str] = &[
 
 /// A configuration being assembled.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Settings {
     pub rules: Vec<String>,
     pub mode: Mode,
     pub profile: String,
@@ -35,9 +36,9 @@ pub struct Config {
     pub product: Option<String>,
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
-        Config {
+        Settings {
             rules: Vec::new(),
             mode: Mode::Tag,
             profile: "auto".into(),
@@ -51,7 +52,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl Settings {
     /// Sets one key (keys compare without case, as Fluent Bit's do).
     /// `rules` and `placeholder(s)` may be given several times.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -97,9 +98,9 @@ impl Config {
         Ok(())
     }
 
-    /// Loads the rules and compiles the engine. An engine with no rule is an
-    /// error that lists the first rejections.
-    pub fn build(&self) -> Result<(Engine, BuildReport), String> {
+    /// Loads the rules and compiles the engine; the report says what became
+    /// of every rule (an engine may hold none).
+    pub fn build_report(&self) -> Result<(Engine, BuildReport), String> {
         if self.rules.is_empty() {
             return Err("no rules configured (set `rules` to a file, directory or glob)".into());
         }
@@ -130,7 +131,13 @@ impl Config {
         for (name, values) in &self.placeholders {
             b = b.placeholder(name, values.clone());
         }
-        let (engine, report) = b.build(&set).map_err(|e| e.to_string())?;
+        b.build(&set).map_err(|e| e.to_string())
+    }
+
+    /// [`Settings::build_report`], where an engine with no rule is an error
+    /// that lists the first rejections.
+    pub fn build(&self) -> Result<(Engine, BuildReport), String> {
+        let (engine, report) = self.build_report()?;
         if engine.rule_count() == 0 {
             let mut msg = format!(
                 "no rule could be compiled ({} rejected)",
@@ -189,7 +196,7 @@ mod tests {
 
     #[test]
     fn keys_and_errors() {
-        let mut c = Config::default();
+        let mut c = Settings::default();
         c.set("Rules", "a").unwrap();
         c.set("rules", "b, c").unwrap();
         assert_eq!(c.rules, ["a", "b", "c"]);
@@ -208,7 +215,10 @@ mod tests {
                 vec!["DC01".to_string(), "DC02".to_string()]
             )
         );
-        assert!(Config::default().build().unwrap_err().contains("no rules"));
+        assert!(Settings::default()
+            .build()
+            .unwrap_err()
+            .contains("no rules"));
     }
 
     #[test]
