@@ -311,3 +311,30 @@ fn scan_pretty_printed_json_stream() {
     assert_eq!(v["record"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 records, 1 matched, 0 malformed"));
 }
+
+#[test]
+fn bench_reports_throughput_on_given_records() {
+    let out = sigmaline(
+        &[
+            "bench",
+            "-r",
+            "examples/rules",
+            "--seconds",
+            "0.2",
+            "examples/data/seed-events.ndjson",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("2 rules compiled"), "{s}");
+    assert!(
+        s.contains("json:") && s.contains("msgpack:") && s.contains("records/s"),
+        "{s}"
+    );
+    assert_eq!(s.matches("(4 matched per pass)").count(), 2, "{s}");
+}

@@ -138,8 +138,8 @@ fn filter_msgpack(
         if pos == data.len() && eof {
             return Ok(());
         }
-        let mut rd = &data[pos..];
-        let complete = pos < data.len() && rmpv::decode::read_value_ref(&mut rd).is_ok();
+        let value = sigmaline_core::msgpack::value_len(&data[pos..]);
+        let complete = pos < data.len() && value.is_some();
         if !complete {
             if !eof {
                 data.drain(..pos);
@@ -159,7 +159,7 @@ fn filter_msgpack(
             out.write_all(&data[pos..])?;
             return Ok(());
         }
-        let len = data.len() - pos - rd.len();
+        let len = value.unwrap_or(0);
         let rec = &data[pos..pos + len];
         c.records_in += 1;
         c.bytes += len as u64;

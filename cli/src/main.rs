@@ -1,5 +1,6 @@
 //! `sigmaline`: check Sigma rules, filter record streams, scan log files.
 
+mod bench;
 mod check;
 mod engine_args;
 mod filter;
@@ -26,6 +27,8 @@ enum Cmd {
     Filter(filter::Args),
     /// Replay .evtx, .ndjson/.jsonl (optionally .gz) files: matches and a per-rule summary.
     Scan(scan::Args),
+    /// Measure records/s and MB/s on your own records (JSON and msgpack, one core).
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
         Cmd::Check(a) => check::run(a),
         Cmd::Filter(a) => filter::run(a),
         Cmd::Scan(a) => scan::run(a),
+        Cmd::Bench(a) => bench::run(a),
     };
     match code {
         Ok(c) => std::process::exit(c),

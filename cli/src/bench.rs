@@ -1,0 +1,134 @@
+//! `sigmaline bench`: size a deployment on your own data. Compiles the
+//! rules, loads the records into memory, then filters them repeatedly as
+//! JSON and as msgpack (tag mode, output written) and prints records/s and
+//! MB/s on one core. For regression-grade numbers use the criterion benches.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sigmaline_core::{Engine, Mode, Outcome, RecordError, Scratch};
+
+use crate::engine_args::RuleArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// NDJSON files (optionally .gz) with sample records.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Seconds to run each format.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+}
+
+pub fn run(a: Args) -> Result<i32, String> {
+    let start = Instant::now();
+    let (engine, _) = a.rules.build_nonempty(Mode::Tag, "sigma")?;
+    let compile = start.elapsed();
+    let mut lines = Vec::new();
+    for f in &a.files {
+        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let gz = f.extension().is_some_and(|e| e == "gz");
+        let reader: Box<dyn std::io::Read> = if gz {
+            Box::new(flate2::read::MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        for l in std::io::BufReader::new(reader).split(b'\n') {
+            let l = l.map_err(|e| format!("{}: {e}", f.display()))?;
+            if !l.trim_ascii().is_empty() {
+                lines.push(l);
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Err("no records in the given files".into());
+    }
+    let msgpack: Vec<Vec<u8>> = lines.iter().filter_map(|l| json_to_msgpack(l)).collect();
+    println!(
+        "{} rules compiled in {:.2} s ({} atoms over {} fields); {} records",
+        engine.rule_count(),
+        compile.as_secs_f64(),
+        engine.atom_count(),
+        engine.field_count(),
+        lines.len()
+    );
+    let budget = Duration::from_secs_f64(a.seconds.max(0.1));
+    let json = measure(&engine, &lines, budget, Engine::filter_json);
+    println!(
+        "json:    {:>10.0} records/s  {:>8.1} MB/s  ({} matched per pass)",
+        json.0, json.1, json.2
+    );
+    if !msgpack.is_empty() {
+        let mp = measure(&engine, &msgpack, budget, Engine::filter_msgpack);
+        println!(
+            "msgpack: {:>10.0} records/s  {:>8.1} MB/s  ({} matched per pass)",
+            mp.0, mp.1, mp.2
+        );
+    }
+    Ok(0)
+}
+
+type Filter = fn(&Engine, &mut Scratch, &[u8], &mut Vec<u8>) -> Result<Outcome, RecordError>;
+
+/// Records/s, MB/s and matches per pass, over whole passes within `budget`.
+fn measure(engine: &Engine, records: &[Vec<u8>], budget: Duration, f: Filter) -> (f64, f64, usize) {
+    let mut s = engine.scratch();
+    let mut out = Vec::with_capacity(1 << 16);
+    let bytes: usize = records.iter().map(Vec::len).sum();
+    let matched = records
+        .iter()
+        .filter(|r| {
+            out.clear();
+            f(engine, &mut s, r, &mut out).is_ok_and(|o| o.matched > 0)
+        })
+        .count();
+    let start = Instant::now();
+    let mut passes = 0u64;
+    while passes == 0 || start.elapsed() < budget {
+        for r in records {
+            out.clear();
+            let _ = f(engine, &mut s, r, &mut out);
+        }
+        passes += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = passes as f64 * records.len() as f64;
+    (n / secs, passes as f64 * bytes as f64 / secs / 1e6, matched)
+}
+
+/// A JSON object re-encoded as a msgpack map (how Fluent Bit carries it).
+fn json_to_msgpack(line: &[u8]) -> Option<Vec<u8>> {
+    fn write(v: &serde_json::Value, out: &mut Vec<u8>) {
+        use serde_json::Value as V;
+        match v {
+            V::Null => rmp::encode::write_nil(out).unwrap(),
+            V::Bool(b) => rmp::encode::write_bool(out, *b).unwrap(),
+            V::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => rmp::encode::write_sint(out, i).map(|_| ()).unwrap(),
+                (_, Some(u)) => rmp::encode::write_uint(out, u).map(|_| ()).unwrap(),
+                _ => rmp::encode::write_f64(out, n.as_f64().unwrap_or(0.0)).unwrap(),
+            },
+            V::String(s) => rmp::encode::write_str(out, s).unwrap(),
+            V::Array(a) => {
+                rmp::encode::write_array_len(out, a.len() as u32).unwrap();
+                a.iter().for_each(|x| write(x, out));
+            }
+            V::Object(o) => {
+                rmp::encode::write_map_len(out, o.len() as u32).unwrap();
+                for (k, x) in o {
+                    rmp::encode::write_str(out, k).unwrap();
+                    write(x, out);
+                }
+            }
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    v.is_object().then(|| {
+        let mut out = Vec::new();
+        write(&v, &mut out);
+        out
+    })
+}
