@@ -413,11 +413,6 @@ pub struct Outcome {
     pub emitted: bool,
 }
 
-/// Fields of a rule for reporting.
-pub struct RuleInfo<'a> {
-    pub meta: &'a Meta,
-}
-
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
