@@ -29,14 +29,8 @@ pub fn run(a: Args) -> Result<i32, String> {
     let compile = start.elapsed();
     let mut lines = Vec::new();
     for f in &a.files {
-        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let gz = f.extension().is_some_and(|e| e == "gz");
-        let reader: Box<dyn std::io::Read> = if gz {
-            Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
-        for l in std::io::BufReader::new(reader).split(b'\n') {
+        let reader = crate::scan::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        for l in reader.split(b'\n') {
             let l = l.map_err(|e| format!("{}: {e}", f.display()))?;
             if !l.trim_ascii().is_empty() {
                 lines.push(l);

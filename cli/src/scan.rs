@@ -126,7 +126,7 @@ fn progress_bar(files: usize) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
-fn open(p: &Path) -> std::io::Result<Box<dyn BufRead>> {
+pub(crate) fn open(p: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let f = File::open(p)?;
     let gz = p
         .extension()
