@@ -79,6 +79,34 @@ impl Expr {
     }
 
     /// Every atom the program reads.
+    /// Atoms at least one of which holds whenever the expression holds, and
+    /// their summed `cost` (the odds of a hit); `None` when there is no such
+    /// set (under `not`, or `1 of` nothing). A rule becomes a candidate only
+    /// when one of these atoms hits, so of an `and` only the conjunct least
+    /// likely to hit is kept: `Image|endswith: \cmd.exe and CommandLine|contains:
+    /// ' /c vssadmin'` is looked at when the command line matches, not for
+    /// every cmd.exe.
+    pub fn triggers(&self, cost: &impl Fn(AtomId) -> f64) -> Option<(f64, Vec<AtomId>)> {
+        match self {
+            Expr::Const(true) | Expr::Not(_) | Expr::AtLeast(0, _) => None,
+            Expr::Const(false) => Some((0.0, Vec::new())),
+            Expr::Atom(a) => Some((cost(*a), vec![*a])),
+            Expr::And(v) => v
+                .iter()
+                .filter_map(|e| e.triggers(cost))
+                .min_by(|a, b| a.0.total_cmp(&b.0)),
+            Expr::Or(v) | Expr::AtLeast(_, v) => {
+                let mut all = (0.0, Vec::new());
+                for e in v {
+                    let (c, atoms) = e.triggers(cost)?;
+                    all.0 += c;
+                    all.1.extend(atoms);
+                }
+                Some(all)
+            }
+        }
+    }
+
     pub fn atoms(&self, out: &mut Vec<AtomId>) {
         match self {
             Expr::Const(_) => {}
@@ -697,5 +725,67 @@ impl Mods {
             return Err("contains, startswith and endswith exclude each other".into());
         }
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Expr::{self, *};
+
+    fn a(i: u32) -> Expr {
+        Atom(i)
+    }
+
+    /// Whenever an expression holds, one of its trigger atoms holds:
+    /// checked over every assignment of its atoms.
+    #[test]
+    fn triggers_cover_every_match() {
+        let exprs = [
+            a(0),
+            And(vec![a(0), a(1)]),
+            And(vec![a(0), Not(Box::new(a(1)))]),
+            Or(vec![a(0), And(vec![a(1), a(2)])]),
+            And(vec![
+                Or(vec![a(0), a(1)]),
+                Or(vec![a(2), a(3)]),
+                Not(Box::new(a(4))),
+            ]),
+            AtLeast(2, vec![a(0), a(1), a(2)]),
+            And(vec![
+                AtLeast(1, vec![a(0), a(1)]),
+                Not(Box::new(Or(vec![a(2), a(3)]))),
+            ]),
+            Or(vec![And(vec![a(0), a(1), a(2)]), And(vec![a(3), a(4)])]),
+        ];
+        // Lower atom numbers look more likely to hit.
+        let cost = |x: u32| 1.0 / (x + 1) as f64;
+        for e in &exprs {
+            let (_, trig) = e.triggers(&cost).expect("has triggers");
+            for bits in 0u32..32 {
+                let atom = |x: u32| bits >> x & 1 == 1;
+                if e.eval(&atom) {
+                    assert!(
+                        trig.iter().any(|&t| atom(t)),
+                        "{e:?} with {bits:05b}: {trig:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn and_keeps_the_least_likely_conjunct() {
+        let cost = |x: u32| if x == 0 { 0.9 } else { 0.01 };
+        let e = And(vec![a(0), Or(vec![a(1), a(2)])]);
+        assert_eq!(e.triggers(&cost).unwrap().1, vec![1, 2]);
+    }
+
+    #[test]
+    fn negations_and_constants_have_no_triggers() {
+        let cost = |_| 1.0;
+        assert_eq!(Not(Box::new(a(0))).triggers(&cost), None);
+        assert_eq!(Or(vec![a(0), Not(Box::new(a(1)))]).triggers(&cost), None);
+        assert_eq!(Const(true).triggers(&cost), None);
+        assert_eq!(Const(false).triggers(&cost), Some((0.0, vec![])));
     }
 }

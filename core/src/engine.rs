@@ -17,7 +17,7 @@ use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
 use crate::msgpack::MsgDoc;
 use crate::output;
-use crate::pattern::folded;
+use crate::pattern::{folded, StrMatch};
 use crate::profile::ProfileSet;
 use crate::record::{scalar_text, Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
@@ -168,7 +168,8 @@ pub struct Engine {
     /// (atom, field, other field, kind, cased)
     fieldrefs: Vec<(AtomId, FieldId, FieldId, RefKind, bool)>,
     keep_values: Vec<bool>,
-    atom_rules: Vec<Vec<u32>>,
+    /// Rules made candidates by each atom's hit (see [`Expr::triggers`]).
+    trigger_rules: Vec<Vec<u32>>,
     always: Vec<u32>,
     rules: Vec<RuleEntry>,
     n_atoms: usize,
@@ -327,19 +328,29 @@ impl EngineBuilder {
                     .map_err(|e| Error::Invalid(format!("field `{}`: {e}", atoms.fields.names[i])))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Which rules each atom can make candidates, and which rules need no hit.
+        // Which rules read each atom (for the field gates), which rules an
+        // atom's hit makes candidates (triggers), and which need no hit.
         let mut atom_rules = vec![Vec::new(); atoms.list.len()];
+        let mut trigger_rules = vec![Vec::new(); atoms.list.len()];
         let mut always = Vec::new();
+        let cost = |a: AtomId| hit_odds(&atoms.list[a as usize].1);
         for (r, d) in detections.iter().enumerate() {
-            if d.eval(&|_| false) {
-                always.push(r as u32);
-            }
             let mut used = Vec::new();
             d.atoms(&mut used);
             used.sort_unstable();
             used.dedup();
-            for a in used {
+            for &a in &used {
                 atom_rules[a as usize].push(r as u32);
+            }
+            if d.eval(&|_| false) {
+                always.push(r as u32);
+                continue;
+            }
+            let mut triggers = d.triggers(&cost).map_or(used, |t| t.1);
+            triggers.sort_unstable();
+            triggers.dedup();
+            for a in triggers {
+                trigger_rules[a as usize].push(r as u32);
             }
         }
         let (scope_field, field_gate) =
@@ -358,7 +369,7 @@ impl EngineBuilder {
             field_gate,
             fieldrefs,
             keep_values,
-            atom_rules,
+            trigger_rules,
             always,
             rules,
             n_atoms: atoms.list.len(),
@@ -569,7 +580,9 @@ impl Engine {
         st.kept.clear();
         if let Some(shape) = self.shapes.pick(&root) {
             // Logsource fields at once, the others once every gate can be read.
-            let mut later: Vec<(FieldId, Scalar<'a>)> = Vec::with_capacity(32);
+            // On the stack: the hot path allocates nothing per record.
+            let mut later: smallvec::SmallVec<[(FieldId, Scalar<'a>); 48]> =
+                smallvec::SmallVec::new();
             self.shapes.walk(shape, root, &mut |f, v| {
                 if self.scope_field[f as usize] {
                     self.feed(st, f, v)
@@ -608,7 +621,7 @@ impl Engine {
             }
         }
         for i in 0..st.hits.len() {
-            for &r in &self.atom_rules[st.hits[i] as usize] {
+            for &r in &self.trigger_rules[st.hits[i] as usize] {
                 if st.rule_stamp[r as usize] != st.gen {
                     st.rule_stamp[r as usize] = st.gen;
                     st.candidates.push(r);
@@ -688,7 +701,7 @@ impl Engine {
         let emit = self.emits(matched);
         if emit {
             if matched > 0 && self.mode != Mode::Drop {
-                let tags: Vec<&str> =
+                let tags: smallvec::SmallVec<[&str; 16]> =
                     s.st.matched
                         .iter()
                         .map(|&r| self.rules[r as usize].tag_json.as_str())
@@ -715,7 +728,7 @@ impl Engine {
         let emit = self.emits(matched);
         if emit {
             if matched > 0 && self.mode != Mode::Drop {
-                let tags: Vec<&[u8]> =
+                let tags: smallvec::SmallVec<[&[u8]; 16]> =
                     s.st.matched
                         .iter()
                         .map(|&r| self.rules[r as usize].tag_msgpack.as_slice())
@@ -820,4 +833,24 @@ fn field_gates(
         ids.dedup();
     }
     (scope_field, gate)
+}
+
+/// A rough, data-free guess at how often an atom holds on a record that
+/// carries its field: presence tests and short needles hit often, long
+/// literals rarely. Only used to pick which conjunct of a rule triggers it.
+fn hit_odds(t: &Test) -> f64 {
+    let needle = |len: usize| (4.0 / (len.max(1) as f64).powi(2)).min(0.5);
+    match t {
+        Test::Str { value, .. } => match value.classify() {
+            StrMatch::Any => 0.9,
+            StrMatch::Exact(b) if b.len() <= 6 => 0.3,
+            StrMatch::Exact(_) => 0.02,
+            StrMatch::Prefix(b) | StrMatch::Suffix(b) | StrMatch::Contains(b) => needle(b.len()),
+            StrMatch::Glob { required, .. } => needle(required.len()),
+        },
+        Test::Regex(_) => 0.1,
+        Test::Cidr(_) => 0.3,
+        Test::Num(..) | Test::Time(..) | Test::FieldRef { .. } => 0.5,
+        Test::Present | Test::NonNull => 0.9,
+    }
 }
