@@ -5,6 +5,9 @@
 use sigmaline_core::{Engine, EngineBuilder, RuleSet};
 pub use sigmaline_tests::{corpus, root};
 
+pub mod alloc;
+pub mod synthetic;
+
 /// The two seed rules bundled in `examples/rules`.
 pub fn seed_engine() -> Engine {
     let set = RuleSet::load_paths(&[root().join("examples/rules")]).unwrap();
@@ -17,6 +20,32 @@ pub fn windows_pack_engine(corpus: &std::path::Path) -> Engine {
         .build(&sigmaline_tests::windows_pack(corpus))
         .unwrap()
         .0
+}
+
+/// The Windows pack itself (rules loaded, not compiled).
+pub fn windows_pack(corpus: &std::path::Path) -> RuleSet {
+    sigmaline_tests::windows_pack(corpus)
+}
+
+/// `n` rules spread evenly over `set` (in file order), with the filters:
+/// a stable, reproducible subset for the 100- and 1,000-rule benches.
+pub fn subset(set: &RuleSet, n: usize) -> RuleSet {
+    let mut rules = set.rules.clone();
+    rules.sort_by(|a, b| a.source.path.cmp(&b.source.path));
+    let step = rules.len() as f64 / n as f64;
+    let rules = (0..n.min(rules.len()))
+        .map(|i| rules[(i as f64 * step) as usize].clone())
+        .collect();
+    RuleSet {
+        rules,
+        filters: set.filters.clone(),
+        ..RuleSet::default()
+    }
+}
+
+/// Compiles a rule set with the default settings.
+pub fn engine(set: &RuleSet) -> Engine {
+    EngineBuilder::new().build(set).unwrap().0
 }
 
 /// The first `n` records of the OTRF sample as JSON lines.
