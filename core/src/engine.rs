@@ -8,6 +8,7 @@
 //! hits, not with the number of rules.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::compiler::{AtomId, Compiler, Expr, FieldId, RefKind, Test, KEYWORDS};
 use crate::error::{Error, RecordError};
@@ -17,7 +18,7 @@ use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
 use crate::msgpack::MsgDoc;
 use crate::output;
-use crate::pattern::{folded, StrMatch};
+use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
 use crate::record::{scalar_text, Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
@@ -402,7 +403,10 @@ struct State {
     matched: Vec<u32>,
     text: Vec<u8>,
     lower: Vec<u8>,
-    kept: Vec<(FieldId, Vec<u8>)>,
+    /// Values of fields a `fieldref` compares: (field, raw, folded) as
+    /// ranges of `kept_bytes`, so keeping them allocates nothing.
+    kept: Vec<(FieldId, Range<usize>, Range<usize>)>,
+    kept_bytes: Vec<u8>,
 }
 
 impl State {
@@ -451,6 +455,7 @@ impl Engine {
                 text: Vec::new(),
                 lower: Vec::new(),
                 kept: Vec::new(),
+                kept_bytes: Vec::new(),
             },
             json: Vec::new(),
             buffers: simd_json::Buffers::new(4096),
@@ -578,6 +583,7 @@ impl Engine {
         st.candidates.clear();
         st.matched.clear();
         st.kept.clear();
+        st.kept_bytes.clear();
         if let Some(shape) = self.shapes.pick(&root) {
             // Logsource fields at once, the others once every gate can be read.
             // On the stack: the hot path allocates nothing per record.
@@ -616,7 +622,7 @@ impl Engine {
             st.lower = lower;
         }
         for &(atom, f, other, kind, cased) in &self.fieldrefs {
-            if fieldref_holds(&st.kept, f, other, kind, cased) {
+            if fieldref_holds(&st.kept, &st.kept_bytes, f, other, kind, cased) {
                 st.set(atom);
             }
         }
@@ -682,7 +688,15 @@ impl Engine {
                 st.lower = lower;
             }
             if self.keep_values[f as usize] {
-                st.kept.push((f, text.clone()));
+                let b = &mut st.kept_bytes;
+                let raw = b.len()..b.len() + text.len();
+                b.extend_from_slice(&text);
+                let mut lower = std::mem::take(&mut st.lower);
+                crate::pattern::fold_case(&text, &mut lower);
+                let low = b.len()..b.len() + lower.len();
+                b.extend_from_slice(&lower);
+                st.lower = lower;
+                st.kept.push((f, raw, low));
             }
         }
         st.text = text;
@@ -759,26 +773,27 @@ impl Engine {
 }
 
 fn fieldref_holds(
-    kept: &[(FieldId, Vec<u8>)],
+    kept: &[(FieldId, Range<usize>, Range<usize>)],
+    bytes: &[u8],
     f: FieldId,
     other: FieldId,
     kind: RefKind,
     cased: bool,
 ) -> bool {
-    let vals = |id| kept.iter().filter(move |(k, _)| *k == id).map(|(_, v)| v);
+    let vals = |id| {
+        kept.iter()
+            .filter(move |(k, _, _)| *k == id)
+            .map(move |(_, raw, low)| {
+                let r = if cased { raw } else { low };
+                &bytes[r.clone()]
+            })
+    };
     vals(f).any(|a| {
-        vals(other).any(|b| {
-            let (a, b) = if cased {
-                (a.clone(), b.clone())
-            } else {
-                (folded(a), folded(b))
-            };
-            match kind {
-                RefKind::Equals => a == b,
-                RefKind::StartsWith => a.starts_with(&b),
-                RefKind::EndsWith => a.ends_with(&b),
-                RefKind::Contains => b.is_empty() || a.windows(b.len()).any(|w| w == b.as_slice()),
-            }
+        vals(other).any(|b| match kind {
+            RefKind::Equals => a == b,
+            RefKind::StartsWith => a.starts_with(b),
+            RefKind::EndsWith => a.ends_with(b),
+            RefKind::Contains => b.is_empty() || a.windows(b.len()).any(|w| w == b),
         })
     })
 }

@@ -55,8 +55,8 @@ pub fn insert_json(
     replace: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), RecordError> {
-    let list = format!("[{}]", tags.join(","));
     if replace {
+        let list = format!("[{}]", tags.join(","));
         let mut v: serde_json::Value =
             serde_json::from_slice(record).map_err(|e| RecordError::Json(e.to_string()))?;
         let tagged: serde_json::Value = serde_json::from_str(&list).expect("tags are valid JSON");
@@ -81,7 +81,14 @@ pub fn insert_json(
     }
     serde_json::to_writer(&mut *out, field).expect("string serialises");
     out.push(b':');
-    out.extend_from_slice(list.as_bytes());
+    out.push(b'[');
+    for (i, t) in tags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(t.as_bytes());
+    }
+    out.push(b']');
     out.extend_from_slice(&record[body_end + 1..]);
     Ok(())
 }
@@ -99,26 +106,31 @@ pub fn insert_msgpack(
     let n = rmp::decode::read_map_len(&mut rd).map_err(|_| bad())? as usize;
     let mut pos = record.len() - rd.len();
     let body_start = pos;
-    let mut pairs = Vec::new();
-    let mut replaced = false;
-    for _ in 0..n {
+    // (pair length, is it `field`?) for each pair, in order.
+    let pair = |pos: usize| -> Result<(usize, bool), RecordError> {
         let kl = crate::msgpack::value_len(&record[pos..]).ok_or_else(bad)?;
         let vl = crate::msgpack::value_len(&record[pos + kl..]).ok_or_else(bad)?;
-        let key = &record[pos..pos + kl];
-        let mut kr = key;
+        let mut kr = &record[pos..pos + kl];
         let is_field = rmp::decode::read_str_len(&mut kr)
             .is_ok_and(|l| l as usize == field.len() && kr == field.as_bytes());
-        if is_field {
-            replaced = true;
-        } else {
-            pairs.push(pos..pos + kl + vl);
-        }
-        pos += kl + vl;
+        Ok((kl + vl, is_field))
+    };
+    let mut replaced = 0;
+    for _ in 0..n {
+        let (len, is_field) = pair(pos)?;
+        replaced += is_field as usize;
+        pos += len;
     }
-    rmp::encode::write_map_len(out, (pairs.len() + 1) as u32).unwrap();
-    if replaced {
-        for p in pairs {
-            out.extend_from_slice(&record[p]);
+    rmp::encode::write_map_len(out, (n - replaced + 1) as u32).unwrap();
+    if replaced > 0 {
+        // Rare: copy every other pair (a second walk, no allocation).
+        let mut p = body_start;
+        for _ in 0..n {
+            let (len, is_field) = pair(p)?;
+            if !is_field {
+                out.extend_from_slice(&record[p..p + len]);
+            }
+            p += len;
         }
     } else {
         out.extend_from_slice(&record[body_start..pos]);
