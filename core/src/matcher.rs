@@ -17,8 +17,11 @@ use crate::pattern::{folded, StrMatch};
 /// Regex size limit per pattern (the `regex` crate's compiled-size bound).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 22;
 
-/// Largest needle set compiled to a DFA.
-const DFA_MAX_NEEDLES: usize = 2000;
+/// Largest needle set compiled to a DFA. Above a few hundred needles the
+/// DFA's memory (MiBs per field) buys nothing measurable over the
+/// contiguous NFA: with the Windows pack, 400 instead of 2,000 cuts the
+/// automata from 64 to 25 MiB for +0.6% instructions per record.
+const DFA_MAX_NEEDLES: usize = 400;
 
 #[derive(Clone, Copy, Debug)]
 enum Hook {
