@@ -126,16 +126,32 @@ impl Shape {
 pub struct Shapes {
     shapes: Vec<Shape>,
     by_name: HashMap<Box<[u8]>, FieldId>,
+    /// Each `detect` key and the first shape that names it, so picking a
+    /// shape is one pass over the root's keys (a msgpack map has no index:
+    /// every lookup would walk it).
+    detect: HashMap<Box<[u8]>, usize>,
+    /// The first shape without `detect` (or the first shape).
+    fallback: usize,
 }
 
 impl Shapes {
     pub fn compile(set: &ProfileSet, fields: &FieldTable) -> Shapes {
+        let shapes: Vec<Shape> = set
+            .profiles
+            .iter()
+            .map(|p| Shape::compile(p, fields))
+            .collect();
+        let mut detect = HashMap::default();
+        for (i, s) in shapes.iter().enumerate() {
+            for k in &s.detect {
+                detect.entry(k.clone()).or_insert(i);
+            }
+        }
+        let fallback = shapes.iter().position(|s| s.detect.is_empty()).unwrap_or(0);
         Shapes {
-            shapes: set
-                .profiles
-                .iter()
-                .map(|p| Shape::compile(p, fields))
-                .collect(),
+            shapes,
+            detect,
+            fallback,
             by_name: fields
                 .ids
                 .iter()
@@ -147,17 +163,17 @@ impl Shapes {
     /// The profile for a record: the first whose `detect` key the record
     /// has, else the first without `detect`.
     pub fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
-        let mut fallback = None;
-        for s in &self.shapes {
-            if s.detect.is_empty() {
-                if fallback.is_none() {
-                    fallback = Some(s);
+        let mut first = usize::MAX;
+        if !self.detect.is_empty() {
+            root.entries(|k, _| {
+                if let Some(&i) = self.detect.get(k) {
+                    first = first.min(i);
                 }
-            } else if s.detect.iter().any(|k| root.get(k).is_some()) {
-                return Some(s);
-            }
+            });
         }
-        fallback.or(self.shapes.first())
+        self.shapes
+            .get(first)
+            .or_else(|| self.shapes.get(self.fallback))
     }
 
     /// Calls `sink` with every (field, leaf value) the shape extracts. The
