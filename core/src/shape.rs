@@ -19,6 +19,9 @@ struct Node {
     fields: Vec<FieldId>,
     /// This node's keys are Sigma field names.
     passthrough: bool,
+    /// For a passthrough node: each key's child node and field, so a key
+    /// costs one lookup (children and field names merged).
+    keys: HashMap<Box<[u8]>, (Option<usize>, Option<FieldId>)>,
     /// This node is the positional array (see `Positional`).
     positional: bool,
 }
@@ -121,11 +124,10 @@ impl Shape {
     }
 }
 
-/// All profiles of an engine plus the field-name lookup for passthrough keys.
+/// All profiles of an engine, and how to pick one for a record.
 #[derive(Debug)]
 pub struct Shapes {
     shapes: Vec<Shape>,
-    by_name: HashMap<Box<[u8]>, FieldId>,
     /// Each `detect` key and the first shape that names it, so picking a
     /// shape is one pass over the root's keys (a msgpack map has no index:
     /// every lookup would walk it).
@@ -141,6 +143,24 @@ impl Shapes {
             .iter()
             .map(|p| Shape::compile(p, fields))
             .collect();
+        let by_name: HashMap<Box<[u8]>, FieldId> = fields
+            .ids
+            .iter()
+            .map(|(k, &v)| (k.as_bytes().into(), v))
+            .collect();
+        let mut shapes = shapes;
+        for node in shapes.iter_mut().flat_map(|s| s.nodes.iter_mut()) {
+            if node.passthrough {
+                let mut keys: HashMap<Box<[u8]>, (Option<usize>, Option<FieldId>)> = by_name
+                    .iter()
+                    .map(|(k, &f)| (k.clone(), (None, Some(f))))
+                    .collect();
+                for (k, &c) in &node.children {
+                    keys.insert(k.clone(), (Some(c), by_name.get(k).copied()));
+                }
+                node.keys = keys;
+            }
+        }
         let mut detect = HashMap::default();
         for (i, s) in shapes.iter().enumerate() {
             for k in &s.detect {
@@ -152,11 +172,6 @@ impl Shapes {
             shapes,
             detect,
             fallback,
-            by_name: fields
-                .ids
-                .iter()
-                .map(|(k, &v)| (k.as_bytes().into(), v))
-                .collect(),
         }
     }
 
@@ -221,21 +236,28 @@ impl Shapes {
         if node.children.is_empty() && node.wildcard.is_none() && !node.passthrough {
             return;
         }
+        if node.passthrough {
+            v.entries(|k, child| match node.keys.get(k) {
+                Some(&(Some(c), f)) => {
+                    self.walk_node(shape, c, child, layout, sink);
+                    // An explicit mapping of a passthrough key keeps the key's own name too.
+                    if let Some(f) = f {
+                        leaf_values(&child, &mut |s| sink(f, s));
+                    }
+                }
+                _ if node.wildcard.is_some() => {
+                    self.walk_node(shape, node.wildcard.unwrap(), child, layout, sink)
+                }
+                Some(&(None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
+                _ => {}
+            });
+            return;
+        }
         v.entries(|k, child| {
             if let Some(&c) = node.children.get(k) {
                 self.walk_node(shape, c, child, layout, sink);
             } else if let Some(c) = node.wildcard {
                 self.walk_node(shape, c, child, layout, sink);
-            } else if node.passthrough {
-                if let Some(&f) = self.by_name.get(k) {
-                    leaf_values(&child, &mut |s| sink(f, s));
-                }
-            }
-            if node.passthrough && node.children.contains_key(k) {
-                // An explicit mapping of a passthrough key keeps the key's own name too.
-                if let Some(&f) = self.by_name.get(k) {
-                    leaf_values(&child, &mut |s| sink(f, s));
-                }
             }
         });
     }
