@@ -11,6 +11,9 @@ use crate::compiler::{FieldId, FieldTable};
 use crate::profile::{Profile, ProfileSet};
 use crate::record::{Doc, Scalar};
 
+/// What a passthrough node's key leads to: a child node, a field, or both.
+type KeyStep = (Option<usize>, Option<FieldId>);
+
 #[derive(Debug, Default)]
 struct Node {
     children: HashMap<Box<[u8]>, usize>,
@@ -21,7 +24,7 @@ struct Node {
     passthrough: bool,
     /// For a passthrough node: each key's child node and field, so a key
     /// costs one lookup (children and field names merged).
-    keys: HashMap<Box<[u8]>, (Option<usize>, Option<FieldId>)>,
+    keys: HashMap<Box<[u8]>, KeyStep>,
     /// This node is the positional array (see `Positional`).
     positional: bool,
 }
@@ -151,7 +154,7 @@ impl Shapes {
         let mut shapes = shapes;
         for node in shapes.iter_mut().flat_map(|s| s.nodes.iter_mut()) {
             if node.passthrough {
-                let mut keys: HashMap<Box<[u8]>, (Option<usize>, Option<FieldId>)> = by_name
+                let mut keys: HashMap<Box<[u8]>, KeyStep> = by_name
                     .iter()
                     .map(|(k, &f)| (k.clone(), (None, Some(f))))
                     .collect();
