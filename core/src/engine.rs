@@ -16,7 +16,7 @@ use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
-use crate::msgpack::MsgDoc;
+use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
@@ -385,6 +385,8 @@ impl EngineBuilder {
 /// record once warm).
 pub struct Scratch {
     st: State,
+    /// Root entries of the msgpack record being matched.
+    spans: Vec<EntrySpan>,
     json: Vec<u8>,
     buffers: simd_json::Buffers,
     tape: Option<simd_json::Tape<'static>>,
@@ -443,6 +445,7 @@ impl Engine {
     /// A fresh scratch space for this engine.
     pub fn scratch(&self) -> Scratch {
         Scratch {
+            spans: Vec::new(),
             st: State {
                 atom_stamp: vec![0; self.n_atoms],
                 rule_stamp: vec![0; self.rules.len()],
@@ -521,11 +524,16 @@ impl Engine {
         s: &'s mut Scratch,
         record: &[u8],
     ) -> Result<&'s [u32], RecordError> {
-        let doc = MsgDoc::new(record)
-            .ok_or_else(|| RecordError::Msgpack("truncated or invalid msgpack value".into()))?;
-        if !matches!(record[0], 0x80..=0x8f | 0xde | 0xdf) {
-            return Err(RecordError::NotAnObject);
+        if index_map(record, &mut s.spans).is_none() {
+            return Err(match MsgDoc::new(record) {
+                Some(_) => RecordError::NotAnObject,
+                None => RecordError::Msgpack("truncated or invalid msgpack value".into()),
+            });
         }
+        let doc = IndexedDoc::Root {
+            record,
+            spans: &s.spans,
+        };
         self.eval_doc(&mut s.st, doc, Some(record));
         Ok(&s.st.matched)
     }

@@ -172,9 +172,107 @@ impl<'a> Doc<'a> for MsgDoc<'a> {
     }
 }
 
+/// Where a root entry's key, value and end lie in the record.
+pub type EntrySpan = (usize, usize, usize);
+
+/// Validates a msgpack map record in one pass and records its root entries
+/// in `spans` (reused, so no allocation once warm). `None` unless the record
+/// is exactly one valid map.
+pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
+    spans.clear();
+    let (true, n, h) = container(record)? else {
+        return None;
+    };
+    let mut pos = h;
+    for _ in 0..n {
+        let kl = value_len_depth(record.get(pos..)?, 1)?;
+        let vl = value_len_depth(record.get(pos + kl..)?, 1)?;
+        spans.push((pos, pos + kl, pos + kl + vl));
+        pos += kl + vl;
+    }
+    (pos == record.len()).then_some(())
+}
+
+/// A map record whose root entries [`index_map`] has measured: picking the
+/// profile and walking the root then read the spans instead of measuring
+/// every value again (each lookup in a plain msgpack map walks it).
+#[derive(Clone, Copy, Debug)]
+pub enum IndexedDoc<'a, 'i> {
+    Root {
+        record: &'a [u8],
+        spans: &'i [EntrySpan],
+    },
+    Value(MsgDoc<'a>),
+}
+
+impl<'a> Doc<'a> for IndexedDoc<'a, '_> {
+    fn scalar(&self) -> Option<Scalar<'a>> {
+        match self {
+            IndexedDoc::Root { .. } => None,
+            IndexedDoc::Value(v) => v.scalar(),
+        }
+    }
+
+    fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
+        match *self {
+            IndexedDoc::Root { record, spans } => {
+                for &(k, v, e) in spans {
+                    if let Some(key) = MsgDoc::str_at(&record[k..v]) {
+                        f(key, IndexedDoc::Value(MsgDoc(&record[v..e])));
+                    }
+                }
+                true
+            }
+            IndexedDoc::Value(v) => v.entries(|k, c| f(k, IndexedDoc::Value(c))),
+        }
+    }
+
+    fn items(&self, mut f: impl FnMut(Self)) -> bool {
+        match self {
+            IndexedDoc::Root { .. } => false,
+            IndexedDoc::Value(v) => v.items(|c| f(IndexedDoc::Value(c))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_map_validates_and_spans_the_root() {
+        let mut v = Vec::new();
+        rmp::encode::write_map_len(&mut v, 2).unwrap();
+        rmp::encode::write_str(&mut v, "EventID").unwrap();
+        rmp::encode::write_u16(&mut v, 4624).unwrap();
+        rmp::encode::write_str(&mut v, "Data").unwrap();
+        rmp::encode::write_array_len(&mut v, 1).unwrap();
+        rmp::encode::write_str(&mut v, "x").unwrap();
+        let mut spans = Vec::new();
+        assert_eq!(index_map(&v, &mut spans), Some(()));
+        let root = IndexedDoc::Root {
+            record: &v,
+            spans: &spans,
+        };
+        let mut keys = Vec::new();
+        root.entries(|k, _| keys.push(k.to_vec()));
+        assert_eq!(keys, [b"EventID".to_vec(), b"Data".to_vec()]);
+        assert_eq!(
+            root.get(b"EventID").unwrap().scalar(),
+            Some(Scalar::Int(4624))
+        );
+        for cut in 0..v.len() {
+            assert_eq!(index_map(&v[..cut], &mut spans), None, "truncated at {cut}");
+        }
+        let mut trailing = v.clone();
+        trailing.push(0xc0);
+        assert_eq!(index_map(&trailing, &mut spans), None);
+        assert_eq!(
+            index_map(b"\x91\x01", &mut spans),
+            None,
+            "an array is not a record"
+        );
+    }
 
     #[test]
     fn lengths_of_every_kind() {

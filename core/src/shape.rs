@@ -11,6 +11,43 @@ use crate::compiler::{FieldId, FieldTable};
 use crate::profile::{Profile, ProfileSet};
 use crate::record::{Doc, Scalar};
 
+/// A 4,096-bit filter on (length, first byte, last byte) of a set of keys.
+/// Most keys of a record are read by no rule; the filter turns them away
+/// before they are hashed (no false negatives, a few false positives).
+#[derive(Clone, Debug)]
+struct KeyFilter(Box<[u64; 64]>);
+
+impl KeyFilter {
+    fn new<'k>(keys: impl IntoIterator<Item = &'k [u8]>) -> KeyFilter {
+        let mut f = KeyFilter(Box::new([0; 64]));
+        for k in keys {
+            let s = Self::slot(k);
+            f.0[s >> 6] |= 1 << (s & 63);
+        }
+        f
+    }
+
+    fn slot(k: &[u8]) -> usize {
+        let (a, z) = (
+            *k.first().unwrap_or(&0) as usize,
+            *k.last().unwrap_or(&0) as usize,
+        );
+        (k.len().wrapping_mul(0x9e5) ^ a.wrapping_mul(0x3d) ^ (z << 5)) & 4095
+    }
+
+    #[inline]
+    fn may_contain(&self, k: &[u8]) -> bool {
+        let s = Self::slot(k);
+        self.0[s >> 6] & (1 << (s & 63)) != 0
+    }
+}
+
+impl Default for KeyFilter {
+    fn default() -> Self {
+        KeyFilter::new([])
+    }
+}
+
 /// What a passthrough node's key leads to: a child node, a field, or both.
 type KeyStep = (Option<usize>, Option<FieldId>);
 
@@ -25,6 +62,7 @@ struct Node {
     /// For a passthrough node: each key's child node and field, so a key
     /// costs one lookup (children and field names merged).
     keys: HashMap<Box<[u8]>, KeyStep>,
+    keys_filter: KeyFilter,
     /// This node is the positional array (see `Positional`).
     positional: bool,
 }
@@ -135,6 +173,7 @@ pub struct Shapes {
     /// shape is one pass over the root's keys (a msgpack map has no index:
     /// every lookup would walk it).
     detect: HashMap<Box<[u8]>, usize>,
+    detect_filter: KeyFilter,
     /// The first shape without `detect` (or the first shape).
     fallback: usize,
 }
@@ -161,6 +200,7 @@ impl Shapes {
                 for (k, &c) in &node.children {
                     keys.insert(k.clone(), (Some(c), by_name.get(k).copied()));
                 }
+                node.keys_filter = KeyFilter::new(keys.keys().map(|k| &k[..]));
                 node.keys = keys;
             }
         }
@@ -173,6 +213,7 @@ impl Shapes {
         let fallback = shapes.iter().position(|s| s.detect.is_empty()).unwrap_or(0);
         Shapes {
             shapes,
+            detect_filter: KeyFilter::new(detect.keys().map(|k| &k[..])),
             detect,
             fallback,
         }
@@ -184,6 +225,9 @@ impl Shapes {
         let mut first = usize::MAX;
         if !self.detect.is_empty() {
             root.entries(|k, _| {
+                if !self.detect_filter.may_contain(k) {
+                    return;
+                }
                 if let Some(&i) = self.detect.get(k) {
                     first = first.min(i);
                 }
@@ -240,19 +284,24 @@ impl Shapes {
             return;
         }
         if node.passthrough {
-            v.entries(|k, child| match node.keys.get(k) {
-                Some(&(Some(c), f)) => {
-                    self.walk_node(shape, c, child, layout, sink);
-                    // An explicit mapping of a passthrough key keeps the key's own name too.
-                    if let Some(f) = f {
-                        leaf_values(&child, &mut |s| sink(f, s));
+            v.entries(|k, child| {
+                if !node.keys_filter.may_contain(k) && node.wildcard.is_none() {
+                    return;
+                }
+                match node.keys.get(k) {
+                    Some(&(Some(c), f)) => {
+                        self.walk_node(shape, c, child, layout, sink);
+                        // An explicit mapping of a passthrough key keeps the key's own name too.
+                        if let Some(f) = f {
+                            leaf_values(&child, &mut |s| sink(f, s));
+                        }
                     }
+                    _ if node.wildcard.is_some() => {
+                        self.walk_node(shape, node.wildcard.unwrap(), child, layout, sink)
+                    }
+                    Some(&(None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
+                    _ => {}
                 }
-                _ if node.wildcard.is_some() => {
-                    self.walk_node(shape, node.wildcard.unwrap(), child, layout, sink)
-                }
-                Some(&(None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
-                _ => {}
             });
             return;
         }
