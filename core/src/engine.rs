@@ -16,6 +16,7 @@ use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
+use crate::memo::Memo;
 use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
@@ -409,6 +410,9 @@ struct State {
     /// ranges of `kept_bytes`, so keeping them allocates nothing.
     kept: Vec<(FieldId, Range<usize>, Range<usize>)>,
     kept_bytes: Vec<u8>,
+    memo: Memo,
+    /// Atoms one value set, for the memo.
+    found: Vec<AtomId>,
 }
 
 impl State {
@@ -459,6 +463,8 @@ impl Engine {
                 lower: Vec::new(),
                 kept: Vec::new(),
                 kept_bytes: Vec::new(),
+                memo: Memo::new(),
+                found: Vec::new(),
             },
             json: Vec::new(),
             buffers: simd_json::Buffers::new(4096),
@@ -691,9 +697,33 @@ impl Engine {
                 st.set(m.nonnull[i]);
             }
             if m.reads_values() {
-                let mut lower = std::mem::take(&mut st.lower);
-                m.run(&text, &mut lower, &mut |a| st.set(a));
-                st.lower = lower;
+                // A value seen recently replays its atoms (see memo.rs).
+                let hash = Memo::fits(text.len()).then(|| Memo::hash(f, &text));
+                match hash.and_then(|h| st.memo.get(f, h, &text)) {
+                    Some(atoms) => {
+                        for &a in atoms {
+                            let s = &mut st.atom_stamp[a as usize];
+                            if *s != st.gen {
+                                *s = st.gen;
+                                st.hits.push(a);
+                            }
+                        }
+                    }
+                    None => {
+                        let mut lower = std::mem::take(&mut st.lower);
+                        let mut found = std::mem::take(&mut st.found);
+                        found.clear();
+                        m.run(&text, &mut lower, &mut |a| {
+                            found.push(a);
+                            st.set(a)
+                        });
+                        if let Some(h) = hash {
+                            st.memo.put(f, h, &text, &found);
+                        }
+                        st.lower = lower;
+                        st.found = found;
+                    }
+                }
             }
             if self.keep_values[f as usize] {
                 let b = &mut st.kept_bytes;

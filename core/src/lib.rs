@@ -16,6 +16,7 @@ pub mod keywords;
 pub mod loader;
 pub mod logsource;
 pub mod matcher;
+mod memo;
 pub mod modifier;
 pub mod msgpack;
 pub mod output;

@@ -481,3 +481,35 @@ fn fields_of_other_logsources_do_not_change_results() {
         ["a"]
     );
 }
+
+/// Repeated values replay their verdict from the scratch space's memo: the
+/// verdict must stay per field and per value, including list elements whose
+/// atoms an earlier element of the same record already set.
+#[test]
+fn repeated_values_keep_their_verdicts() {
+    let text = "title: t\nid: memo-rule\nlogsource: {product: test}\ndetection:\n  \
+                sel:\n    CommandLine|contains: 'sekurlsa::logonpasswords'\n  \
+                other:\n    ParentCommandLine|contains: 'never-there'\n  \
+                condition: sel or other\n";
+    let mut set = RuleSet::default();
+    set.add_str(text, Path::new("t.yml"));
+    let (engine, _) = builder()
+        .profiles(sigmaline_core::ProfileSet::by_name("flat").unwrap())
+        .build(&set)
+        .unwrap();
+    let mut s = engine.scratch();
+    let mut fires = |r: &str| !engine.match_json(&mut s, r.as_bytes()).unwrap().is_empty();
+    let bad1 = r#""mimikatz.exe sekurlsa::logonpasswords exit""#;
+    let bad2 = r#""mimikatz.exe privilege::debug sekurlsa::logonpasswords""#;
+    let benign = r#""C:\\Program Files\\Contoso\\agent.exe --sync""#;
+    for _ in 0..3 {
+        assert!(fires(&format!(r#"{{"CommandLine":{bad1}}}"#)));
+        assert!(!fires(&format!(r#"{{"CommandLine":{benign}}}"#)));
+        // The same text in another field: that field's own verdict.
+        assert!(!fires(&format!(r#"{{"ParentCommandLine":{bad1}}}"#)));
+        assert!(fires(&format!(r#"{{"CommandLine":[{benign},{bad1}]}}"#)));
+        // bad2 is first searched after bad1 set the atom in this record.
+        assert!(fires(&format!(r#"{{"CommandLine":[{bad1},{bad2}]}}"#)));
+        assert!(fires(&format!(r#"{{"CommandLine":{bad2}}}"#)));
+    }
+}
