@@ -65,6 +65,41 @@ fn filter_tags_in_order_and_passes_bad_lines_through() {
 }
 
 #[test]
+fn records_over_max_record_bytes_pass_through_unread() {
+    let input = format!("{MATCH}\n{MATCH}");
+    let limit = (MATCH.len() - 1).to_string();
+    let out = sigmaline(
+        &[
+            "filter",
+            "--rules",
+            "examples/rules",
+            "--max-record-bytes",
+            &limit,
+        ],
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{input}\n"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("records in 2, out 2, matched 0, malformed 2"),
+        "{stderr}"
+    );
+    let bad = sigmaline(
+        &[
+            "filter",
+            "--rules",
+            "examples/rules",
+            "--max-record-bytes",
+            "0",
+        ],
+        b"",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--max-record-bytes"));
+}
+
+#[test]
 fn filter_modes_and_tag_field() {
     let input = format!("{BENIGN}\n{MATCH}\n");
     let keep = sigmaline(

@@ -32,6 +32,12 @@ pub struct RuleArgs {
     /// YAML file of placeholder values (`name: [value, ...]`).
     #[arg(long = "placeholders", value_name = "FILE")]
     pub placeholder_file: Option<PathBuf>,
+    /// Records larger than this pass through unread and are counted as malformed (512K, 1M, ...).
+    #[arg(long, default_value = "1M", value_name = "SIZE")]
+    pub max_record_bytes: String,
+    /// Rule files larger than this are rejected unread.
+    #[arg(long, default_value = "1M", value_name = "SIZE")]
+    pub max_rule_file_bytes: String,
 }
 
 impl RuleArgs {
@@ -47,6 +53,10 @@ impl RuleArgs {
             product: self.product.as_ref().map(|p| p.to_lowercase()),
             ..Settings::default()
         };
+        st.set("max_record_bytes", &self.max_record_bytes)
+            .map_err(|e| format!("--max-record-bytes: {e}"))?;
+        st.set("max_rule_file_bytes", &self.max_rule_file_bytes)
+            .map_err(|e| format!("--max-rule-file-bytes: {e}"))?;
         for p in &self.placeholders {
             st.set("placeholder", p)
                 .map_err(|e| format!("--placeholder: {e}"))?;

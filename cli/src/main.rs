@@ -1,5 +1,7 @@
 //! `sigmaline`: check Sigma rules, filter record streams, scan log files.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod check;
 mod engine_args;

@@ -80,7 +80,12 @@ pub struct EngineBuilder {
     placeholders: HashMap<String, Vec<String>>,
     tag_field: String,
     mode: Mode,
+    max_record_bytes: usize,
 }
+
+/// Records larger than this pass through unread by default (1 MiB: a
+/// PowerShell script block is logged in pieces of ~32 KB).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 impl Default for EngineBuilder {
     fn default() -> Self {
@@ -91,6 +96,7 @@ impl Default for EngineBuilder {
             placeholders: HashMap::new(),
             tag_field: "sigma".into(),
             mode: Mode::Tag,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -177,6 +183,7 @@ pub struct Engine {
     n_atoms: usize,
     tag_field: String,
     mode: Mode,
+    max_record_bytes: usize,
 }
 
 impl EngineBuilder {
@@ -207,6 +214,12 @@ impl EngineBuilder {
     }
     pub fn mode(mut self, m: Mode) -> Self {
         self.mode = m;
+        self
+    }
+    /// Larger records are not evaluated: [`RecordError::TooLarge`], which
+    /// hosts treat like any undecodable record (passed on untouched, counted).
+    pub fn max_record_bytes(mut self, n: usize) -> Self {
+        self.max_record_bytes = n;
         self
     }
 
@@ -377,6 +390,7 @@ impl EngineBuilder {
             n_atoms: atoms.list.len(),
             tag_field: self.tag_field.clone(),
             mode: self.mode,
+            max_record_bytes: self.max_record_bytes,
         };
         Ok((engine, report))
     }
@@ -530,6 +544,7 @@ impl Engine {
         s: &'s mut Scratch,
         record: &[u8],
     ) -> Result<&'s [u32], RecordError> {
+        self.check_size(record)?;
         if index_map(record, &mut s.spans).is_none() {
             return Err(match MsgDoc::new(record) {
                 Some(_) => RecordError::NotAnObject,
@@ -558,6 +573,7 @@ impl Engine {
     }
 
     fn eval_json(&self, s: &mut Scratch, record: &[u8]) -> Result<bool, RecordError> {
+        self.check_size(record)?;
         let mut buf = std::mem::take(&mut s.json);
         buf.clear();
         buf.extend_from_slice(record);
@@ -582,6 +598,16 @@ impl Engine {
         s.tape = Some(tape.reset());
         s.json = buf;
         result
+    }
+
+    fn check_size(&self, record: &[u8]) -> Result<(), RecordError> {
+        match record.len() > self.max_record_bytes {
+            true => Err(RecordError::TooLarge {
+                len: record.len(),
+                max: self.max_record_bytes,
+            }),
+            false => Ok(()),
+        }
     }
 
     fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Option<&[u8]>) {

@@ -29,4 +29,7 @@ pub enum RecordError {
     Msgpack(String),
     #[error("record is not a map/object")]
     NotAnObject,
+    /// Larger than the engine's `max_record_bytes`: passed on unread.
+    #[error("record is {len} bytes, over the {max}-byte limit (max_record_bytes)")]
+    TooLarge { len: usize, max: usize },
 }

@@ -8,6 +8,9 @@
 //!
 //! See `DESIGN.md` at the repository root for how and why.
 
+// Records are hostile input: the engine that reads them has no unsafe code.
+#![forbid(unsafe_code)]
+
 pub mod compiler;
 pub mod condition;
 pub mod engine;

@@ -23,11 +23,24 @@ pub struct RuleSet {
     pub files: usize,
 }
 
+/// Rule files larger than this are rejected unread (SigmaHQ's largest
+/// is ~60 KB).
+pub const DEFAULT_MAX_RULE_FILE_BYTES: u64 = 1 << 20;
+
 impl RuleSet {
     /// Reads files and directories (recursively, `*.yml` and `*.yaml`).
     /// A path that does not exist or cannot be read is an error; a bad
     /// document inside a file is a [`Rejection`].
     pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Error> {
+        Self::load_paths_limited(paths, DEFAULT_MAX_RULE_FILE_BYTES)
+    }
+
+    /// [`RuleSet::load_paths`], where a file larger than `max_file_bytes` is
+    /// rejected (with that reason) instead of read.
+    pub fn load_paths_limited<P: AsRef<Path>>(
+        paths: &[P],
+        max_file_bytes: u64,
+    ) -> Result<RuleSet, Error> {
         let mut set = RuleSet::default();
         let mut files = Vec::new();
         for p in paths {
@@ -37,6 +50,19 @@ impl RuleSet {
         let mut seen = std::collections::HashSet::new();
         files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
         for f in files {
+            let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+            if len > max_file_bytes {
+                set.files += 1;
+                set.rejected.push(Rejection {
+                    source: Source { path: f.clone(), line: 1 },
+                    id: None,
+                    title: None,
+                    reason: format!(
+                        "file is {len} bytes, over the {max_file_bytes}-byte limit (max_rule_file_bytes)"
+                    ),
+                });
+                continue;
+            }
             let text = std::fs::read(&f).map_err(|e| Error::Io {
                 path: f.clone(),
                 source: e,

@@ -20,6 +20,8 @@ pub const KEYS: &[&str] = &[
     "placeholder",
     "unmapped_logsources",
     "product",
+    "max_record_bytes",
+    "max_rule_file_bytes",
 ];
 
 /// A configuration being assembled.
@@ -34,6 +36,10 @@ pub struct Settings {
     pub placeholders: Vec<(String, Vec<String>)>,
     pub unmapped: Unmapped,
     pub product: Option<String>,
+    /// Records larger than this pass through unread (and are counted).
+    pub max_record_bytes: usize,
+    /// Rule files larger than this are rejected unread.
+    pub max_rule_file_bytes: u64,
 }
 
 impl Default for Settings {
@@ -48,6 +54,8 @@ impl Default for Settings {
             placeholders: Vec::new(),
             unmapped: Unmapped::Inactive,
             product: None,
+            max_record_bytes: crate::engine::DEFAULT_MAX_RECORD_BYTES,
+            max_rule_file_bytes: crate::loader::DEFAULT_MAX_RULE_FILE_BYTES,
         }
     }
 }
@@ -88,6 +96,8 @@ impl Settings {
             }
             "unmapped_logsources" => self.unmapped = value.parse()?,
             "product" => self.product = Some(value.to_lowercase()),
+            "max_record_bytes" => self.max_record_bytes = size(key, value)? as usize,
+            "max_rule_file_bytes" => self.max_rule_file_bytes = size(key, value)?,
             other => {
                 return Err(format!(
                     "unknown option `{other}` (known: {})",
@@ -108,7 +118,8 @@ impl Settings {
         for r in &self.rules {
             paths.extend(expand_glob(r)?);
         }
-        let mut set = RuleSet::load_paths(&paths).map_err(|e| e.to_string())?;
+        let mut set = RuleSet::load_paths_limited(&paths, self.max_rule_file_bytes)
+            .map_err(|e| e.to_string())?;
         if let Some(p) = &self.product {
             set.rules
                 .retain(|r| r.logsource.product.as_deref() == Some(p.as_str()));
@@ -117,7 +128,8 @@ impl Settings {
             .profiles(ProfileSet::by_name(&self.profile).map_err(|e| e.to_string())?)
             .mode(self.mode)
             .tag_field(&self.tag_key)
-            .unmapped(self.unmapped);
+            .unmapped(self.unmapped)
+            .max_record_bytes(self.max_record_bytes);
         if let Some(p) = &self.logsources {
             let mut m = LogsourceMap::builtin();
             m.extend(LogsourceMap::from_file(p).map_err(|e| e.to_string())?);
@@ -149,6 +161,25 @@ impl Settings {
             return Err(msg);
         }
         Ok((engine, report))
+    }
+}
+
+/// A byte size: a number with an optional K, M or G suffix (powers of 1,024).
+fn size(key: &str, value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    let (num, mult) = match v.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&v[..v.len() - 1], 1 << 10),
+        Some('M') => (&v[..v.len() - 1], 1 << 20),
+        Some('G') => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => n
+            .checked_mul(mult)
+            .ok_or_else(|| format!("{key} `{value}`: too large")),
+        _ => Err(format!(
+            "{key} `{value}`: expected a positive size such as 1048576, 512K or 1M"
+        )),
     }
 }
 
