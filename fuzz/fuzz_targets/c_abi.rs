@@ -61,7 +61,8 @@ fuzz_target!(|data: &[u8]| {
         let rc = sigmaline_eval_json(e, data.as_ptr(), data.len(), &mut out, &mut len, &mut err);
         match rc {
             SIGMALINE_TAGGED => {
-                assert!(!out.is_null() && len > data.len());
+                // Shorter than the input when an existing tag field is replaced.
+                assert!(!out.is_null() && len > 0);
                 sigmaline_free(out);
             }
             SIGMALINE_ERROR => {
