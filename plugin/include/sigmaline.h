@@ -110,6 +110,19 @@ int sigmaline_engine_reload(const struct sigmaline_engine *engine, struct sigmal
 // `engine` comes from `sigmaline_engine_new`; `out` is writable.
 int sigmaline_engine_stats(const struct sigmaline_engine *engine, struct sigmaline_stats *out);
 
+// The engine's counters in the Prometheus text format: records in, out,
+// matched, dropped and malformed, reloads and failed reloads (with the last
+// failure's reason), rules loaded, and matches per rule (id, title,
+// level). `*out` is NUL-terminated, `*out_len` excludes the NUL; free it
+// with `sigmaline_free`.
+//
+// # Safety
+// `out`/`out_len` are writable; `err` is NULL or writable.
+int sigmaline_engine_metrics(const struct sigmaline_engine *engine,
+                             uint8_t **out,
+                             uintptr_t *out_len,
+                             struct sigmaline_error **err);
+
 // Evaluates one JSON object. Returns SIGMALINE_PASS (emit the record as
 // it is), SIGMALINE_TAGGED (emit `*out`, `*out_len` bytes, then
 // `sigmaline_free` it), SIGMALINE_DROP (the mode removes it), or

@@ -61,6 +61,7 @@ pub fn filter_chunk(
         match engine.filter_msgpack(scratch, body, &mut body_out) {
             Ok(o) => {
                 stats.matched.fetch_add((o.matched > 0) as u64, Relaxed);
+                stats.rule_hits.add(engine, engine.last_matches(scratch));
                 if !o.emitted {
                     stats.dropped.fetch_add(1, Relaxed);
                     modified = true;

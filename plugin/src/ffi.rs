@@ -302,6 +302,33 @@ pub unsafe extern "C" fn sigmaline_engine_stats(
     })
 }
 
+/// The engine's counters in the Prometheus text format: records in, out,
+/// matched, dropped and malformed, reloads and failed reloads (with the last
+/// failure's reason), rules loaded, and matches per rule (id, title,
+/// level). `*out` is NUL-terminated, `*out_len` excludes the NUL; free it
+/// with `sigmaline_free`.
+///
+/// # Safety
+/// `out`/`out_len` are writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sigmaline_engine_metrics(
+    engine: *const sigmaline_engine,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    err: *mut *mut sigmaline_error,
+) -> c_int {
+    clear_out(out, out_len);
+    guard(err, SIGMALINE_ERROR, || {
+        let h = &engine_ref(engine)?.handle;
+        let mut text = crate::metrics::prometheus(h).into_bytes();
+        text.push(0);
+        give(&text, out, out_len)?;
+        // SAFETY: `give` succeeded, so `out_len` is non-NULL and written.
+        unsafe { *out_len -= 1 };
+        Ok(SIGMALINE_OK)
+    })
+}
+
 /// Evaluates one JSON object. Returns SIGMALINE_PASS (emit the record as
 /// it is), SIGMALINE_TAGGED (emit `*out`, `*out_len` bytes, then
 /// `sigmaline_free` it), SIGMALINE_DROP (the mode removes it), or
@@ -328,7 +355,13 @@ pub unsafe extern "C" fn sigmaline_eval_json(
         }
         h.stats.records_in.fetch_add(1, Relaxed);
         let mut buf = Vec::new();
-        let outcome = h.with_engine(|e, s| e.filter_json(s, rec, &mut buf));
+        let outcome = h.with_engine(|e, s| {
+            let o = e.filter_json(s, rec, &mut buf);
+            if o.is_ok() {
+                h.stats.rule_hits.add(e, e.last_matches(s));
+            }
+            o
+        });
         match outcome {
             Err(e) => {
                 h.stats.malformed.fetch_add(1, Relaxed);

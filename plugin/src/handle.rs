@@ -13,6 +13,8 @@ use sigmaline_core::{Engine, Scratch};
 
 use sigmaline_core::Settings as Config;
 
+use crate::metrics::RuleHits;
+
 /// One compiled rule set and its generation number.
 pub struct Loaded {
     pub engine: Engine,
@@ -28,6 +30,9 @@ pub struct Stats {
     pub dropped: AtomicU64,
     pub malformed: AtomicU64,
     pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+    /// Matches per rule id (see `metrics`).
+    pub rule_hits: RuleHits,
 }
 
 /// See the module documentation.
@@ -36,6 +41,7 @@ pub struct Handle {
     config: Mutex<Config>,
     pool: Mutex<Vec<(u64, Scratch)>>,
     pub stats: Stats,
+    last_reload_error: Mutex<Option<String>>,
 }
 
 impl Handle {
@@ -50,6 +56,7 @@ impl Handle {
             config: Mutex::new(config),
             pool: Mutex::new(Vec::new()),
             stats: Stats::default(),
+            last_reload_error: Mutex::new(None),
         })
     }
 
@@ -61,17 +68,31 @@ impl Handle {
     /// Rebuilds from the configuration (rules re-read from disk) and swaps
     /// the new engine in. On failure the old engine stays.
     pub fn reload(&self) -> Result<usize, String> {
-        let config = self
+        let built = self
             .config
             .lock()
-            .map_err(|_| "configuration lock poisoned")?
-            .clone();
-        let (engine, _) = config.build()?;
+            .map_err(|_| "configuration lock poisoned".to_string())
+            .and_then(|c| c.clone().build());
+        let engine = match built {
+            Ok((engine, _)) => engine,
+            Err(e) => {
+                self.stats.reload_failures.fetch_add(1, Relaxed);
+                if let Ok(mut last) = self.last_reload_error.lock() {
+                    *last = Some(e.clone());
+                }
+                return Err(e);
+            }
+        };
         let rules = engine.rule_count();
         let generation = self.current.load().generation + 1;
         self.current.store(Arc::new(Loaded { engine, generation }));
         self.stats.reloads.fetch_add(1, Relaxed);
         Ok(rules)
+    }
+
+    /// Why the last failed reload failed (None if none has).
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.last_reload_error.lock().ok().and_then(|e| e.clone())
     }
 
     /// Runs `f` with the current engine and a scratch space made for it.
@@ -163,5 +184,56 @@ mod tests {
             1
         );
         assert_eq!(h.engine().generation, 0);
+        assert_eq!(h.stats.reload_failures.load(Relaxed), 1);
+        let why = h.last_reload_error().unwrap();
+        assert!(why.contains("r.yml"), "{why}");
+        let text = crate::metrics::prometheus(&h);
+        assert!(
+            text.contains("sigmaline_reload_failures_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sigmaline_last_reload_error_info{reason=\"no rule could be compiled"),
+            "{text}"
+        );
+        assert!(text.contains("sigmaline_rules_loaded 1\n"), "{text}");
+    }
+
+    /// The Prometheus text parses line by line: comments, or a metric name,
+    /// optional labels and a number.
+    #[test]
+    fn prometheus_text_is_well_formed() {
+        let h = handle();
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            h.with_engine(|e, s| {
+                e.filter_json(s, HIT, &mut out).unwrap();
+                h.stats.rule_hits.add(e, e.last_matches(s));
+            });
+        }
+        let text = crate::metrics::prometheus(&h);
+        for line in text.lines() {
+            if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+                continue;
+            }
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            let bare = name.split('{').next().unwrap();
+            assert!(
+                bare.starts_with("sigmaline_")
+                    && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{line}"
+            );
+            if let Some(labels) = name.strip_prefix(bare) {
+                assert!(
+                    labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                    "{line}"
+                );
+            }
+        }
+        assert!(
+            text.contains("title=\"DHCP Callout DLL Installation\",level=\"high\"} 3\n"),
+            "{text}"
+        );
     }
 }

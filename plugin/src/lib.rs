@@ -10,3 +10,4 @@ pub mod chunk;
 pub mod ffi;
 pub mod fluentbit;
 pub mod handle;
+pub mod metrics;

@@ -90,6 +90,14 @@ int main(int argc, char **argv) {
     CHECK(sigmaline_engine_reload(e, &err) == SIGMALINE_OK, "reload");
     sigmaline_engine_stats(e, &st);
     CHECK(st.reloads == 1, "reload counted");
+    /* Prometheus text: counters and per-rule matches (which survive the reload). */
+    CHECK(sigmaline_engine_metrics(e, &out, &out_len, &err) == SIGMALINE_OK && out && out_len == strlen((char *)out), "metrics text");
+    CHECK(out && strstr((char *)out, "\nsigmaline_records_in_total ") != NULL, "metrics: records in");
+    CHECK(out && strstr((char *)out, "sigmaline_reloads_total 1\n") != NULL, "metrics: reloads");
+    CHECK(out && strstr((char *)out, "sigmaline_rule_matches_total{id=\"9d3436ef-9476-4c43-acca-90ce06bdf33a\",title=\"DHCP Callout DLL Installation\",level=\"high\"} 1\n") != NULL, "metrics: per-rule count");
+    sigmaline_free(out);
+    CHECK(sigmaline_engine_metrics(NULL, &out, &out_len, &err) == SIGMALINE_ERROR && out == NULL, "metrics of NULL engine");
+    sigmaline_error_free(err); err = NULL;
     sigmaline_engine_free(e);
 
     /* Drop mode. */
