@@ -22,6 +22,7 @@ pub const KEYS: &[&str] = &[
     "product",
     "max_record_bytes",
     "max_rule_file_bytes",
+    "watch",
 ];
 
 /// A configuration being assembled.
@@ -40,6 +41,8 @@ pub struct Settings {
     pub max_record_bytes: usize,
     /// Rule files larger than this are rejected unread.
     pub max_rule_file_bytes: u64,
+    /// Reload the rules when their files change (hosts that support it).
+    pub watch: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Default for Settings {
             product: None,
             max_record_bytes: crate::engine::DEFAULT_MAX_RECORD_BYTES,
             max_rule_file_bytes: crate::loader::DEFAULT_MAX_RULE_FILE_BYTES,
+            watch: false,
         }
     }
 }
@@ -98,6 +102,13 @@ impl Settings {
             "product" => self.product = Some(value.to_lowercase()),
             "max_record_bytes" => self.max_record_bytes = size(key, value)? as usize,
             "max_rule_file_bytes" => self.max_rule_file_bytes = size(key, value)?,
+            "watch" => {
+                self.watch = match value.to_ascii_lowercase().as_str() {
+                    "on" | "true" | "yes" | "1" => true,
+                    "off" | "false" | "no" | "0" => false,
+                    _ => return Err(format!("watch `{value}`: expected on or off")),
+                }
+            }
             other => {
                 return Err(format!(
                     "unknown option `{other}` (known: {})",

@@ -21,7 +21,10 @@ use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::chunk::{filter_chunk, ChunkResult};
+use std::sync::Arc;
+
 use crate::handle::Handle;
+use crate::watch::Watcher;
 use sigmaline_core::Settings as Config;
 
 /// The version of this ABI. It changes when a signature or a meaning changes.
@@ -51,7 +54,9 @@ pub struct sigmaline_options {
 
 /// A compiled rule set.
 pub struct sigmaline_engine {
-    handle: Handle,
+    // Dropped first: the watch thread stops before the handle goes.
+    _watch: Option<Watcher>,
+    handle: Arc<Handle>,
 }
 
 /// An error: read it with `sigmaline_error_message`, free it with `sigmaline_error_free`.
@@ -237,8 +242,16 @@ pub unsafe extern "C" fn sigmaline_engine_new(
     guard(err, ptr::null_mut(), || {
         // SAFETY: per the contract above.
         let o = unsafe { opts.as_ref() }.ok_or("options is NULL")?;
-        let handle = Handle::new(o.config.clone())?;
-        Ok(Box::into_raw(Box::new(sigmaline_engine { handle })))
+        let handle = Arc::new(Handle::new(o.config.clone())?);
+        // Reload outcomes show in sigmaline_engine_metrics.
+        let watch = match o.config.watch {
+            true => Some(Watcher::start(&handle, |_| {})?),
+            false => None,
+        };
+        Ok(Box::into_raw(Box::new(sigmaline_engine {
+            _watch: watch,
+            handle,
+        })))
     })
 }
 

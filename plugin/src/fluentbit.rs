@@ -16,7 +16,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
 
 use crate::chunk::{filter_chunk, ChunkResult};
+use std::sync::Arc;
+
 use crate::handle::Handle;
+use crate::watch::Watcher;
 use sigmaline_core::Settings as Config;
 
 /// `FLB_FILTER_MODIFIED`.
@@ -187,7 +190,9 @@ unsafe fn set_context(ins: *mut c_void, ctx: *mut c_void) {
 }
 
 struct Context {
-    handle: Handle,
+    // Dropped first: the watch thread stops before the handle goes.
+    _watch: Option<Watcher>,
+    handle: Arc<Handle>,
 }
 
 unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut c_void) -> c_int {
@@ -204,9 +209,25 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
         for (k, v) in unsafe { properties(ins) } {
             config.set(&k, &v)?;
         }
-        let handle = Handle::new(config.clone())?;
+        let handle = Arc::new(Handle::new(config.clone())?);
         let rules = handle.engine().engine.rule_count();
-        let ctx = Box::into_raw(Box::new(Context { handle })) as *mut c_void;
+        let watch = match config.watch {
+            true => Some(Watcher::start(&handle, |r| match r {
+                Ok(n) => log(
+                    Level::Info,
+                    &format!("rules changed on disk: {n} rules loaded"),
+                ),
+                Err(e) => log(
+                    Level::Error,
+                    &format!("rules changed on disk but did not load, keeping the old rules: {e}"),
+                ),
+            })?),
+            false => None,
+        };
+        let ctx = Box::into_raw(Box::new(Context {
+            _watch: watch,
+            handle,
+        })) as *mut c_void;
         // SAFETY: as above.
         unsafe { set_context(ins, ctx) };
         log(

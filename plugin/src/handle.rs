@@ -90,6 +90,11 @@ impl Handle {
         Ok(rules)
     }
 
+    /// The configuration the engine is (re)built from.
+    pub fn config(&self) -> Config {
+        self.config.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     /// Why the last failed reload failed (None if none has).
     pub fn last_reload_error(&self) -> Option<String> {
         self.last_reload_error.lock().ok().and_then(|e| e.clone())

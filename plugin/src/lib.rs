@@ -11,3 +11,4 @@ pub mod ffi;
 pub mod fluentbit;
 pub mod handle;
 pub mod metrics;
+pub mod watch;
