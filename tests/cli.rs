@@ -373,3 +373,155 @@ fn bench_reports_throughput_on_given_records() {
     );
     assert_eq!(s.matches("(4 matched per pass)").count(), 2, "{s}");
 }
+
+/// A DHCP server event the second seed rule (win_susp_dhcp_config_failed)
+/// matches.
+const DHCP: &str = r#"{"EventID":1031,"Channel":"Microsoft-Windows-DHCP-Server/Operational","Provider_Name":"Microsoft-Windows-DHCP-Server"}"#;
+
+/// Starts `sigmaline filter` on a rule directory holding only the callout
+/// rule; `between` runs after the first DHCP record was read; a second DHCP
+/// record follows. Returns stdout lines and stderr.
+fn reload_run(
+    name: &str,
+    extra: &[&str],
+    between: impl FnOnce(&Path, u32),
+) -> (Vec<String>, String) {
+    let dir = tmpdir(name);
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let seed = root().join("examples/rules");
+    std::fs::copy(
+        seed.join("registry_set_dhcp_calloutdll.yml"),
+        rules.join("registry_set_dhcp_calloutdll.yml"),
+    )
+    .unwrap();
+    let mut args = vec!["filter", "--rules", rules.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigmaline"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{DHCP}").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    between(&rules, child.id());
+    writeln!(stdin, "{DHCP}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    (lines, String::from_utf8(out.stderr).unwrap())
+}
+
+fn add_dhcp_rule(rules: &Path) {
+    std::fs::copy(
+        root().join("examples/rules/win_susp_dhcp_config_failed.yml"),
+        rules.join("win_susp_dhcp_config_failed.yml"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sighup_reloads_the_rules_between_records() {
+    let (lines, stderr) = reload_run("sighup", &[], |rules, pid| {
+        add_dhcp_rule(rules);
+        let s = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    });
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], DHCP, "before the reload the rule is unknown");
+    assert!(
+        lines[1].contains("DHCP Server Error Failed Loading the CallOut DLL"),
+        "{}",
+        lines[1]
+    );
+    assert!(stderr.contains("SIGHUP: 2 rules loaded"), "{stderr}");
+    assert!(stderr.contains("reloads: 1, failed reloads: 0"), "{stderr}");
+}
+
+#[test]
+fn a_failed_sighup_reload_keeps_the_rules() {
+    let (lines, stderr) = reload_run("sighup-bad", &[], |rules, pid| {
+        std::fs::write(
+            rules.join("registry_set_dhcp_calloutdll.yml"),
+            "title: [broken",
+        )
+        .unwrap();
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    });
+    assert_eq!(lines.len(), 2);
+    assert!(
+        stderr.contains("SIGHUP: reload failed, keeping the old rules"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rules 1,"), "{stderr}");
+}
+
+#[test]
+fn watch_reloads_when_a_rule_file_appears() {
+    let (lines, stderr) = reload_run("watch", &["--watch"], |rules, _| {
+        add_dhcp_rule(rules);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    });
+    assert_eq!(lines[0], DHCP);
+    assert!(
+        lines[1].contains("DHCP Server Error Failed Loading the CallOut DLL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rules changed on disk: 2 rules loaded"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn metrics_file_holds_counters_and_per_rule_matches() {
+    let dir = tmpdir("metrics");
+    let path = dir.join("sigmaline.prom");
+    let input = format!("{MATCH}\n{BENIGN}\n{MATCH}\n{BAD}\n");
+    let out = sigmaline(
+        &[
+            "filter",
+            "--rules",
+            "examples/rules",
+            "--metrics-file",
+            path.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in [
+        "sigmaline_records_in_total 4\n",
+        "sigmaline_records_out_total 4\n",
+        "sigmaline_records_matched_total 2\n",
+        "sigmaline_records_malformed_total 1\n",
+        "sigmaline_rules_loaded 2\n",
+        "sigmaline_rule_matches_total{id=\"9d3436ef-9476-4c43-acca-90ce06bdf33a\",title=\"DHCP Callout DLL Installation\",level=\"high\"} 2\n",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "2  high      9d3436ef-9476-4c43-acca-90ce06bdf33a  DHCP Callout DLL Installation"
+        ),
+        "{stderr}"
+    );
+}

@@ -41,7 +41,7 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
-    fn settings(&self, mode: Mode, tag_field: &str) -> Result<Settings, String> {
+    pub fn settings(&self, mode: Mode, tag_field: &str) -> Result<Settings, String> {
         let mut st = Settings {
             rules: self.rules.iter().map(|p| p.display().to_string()).collect(),
             mode,

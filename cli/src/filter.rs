@@ -3,9 +3,14 @@
 //! record passes through unchanged and is counted.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sigmaline_core::{Engine, Mode, Scratch};
+use sigmaline::handle::{Handle, Loaded};
+use sigmaline::watch::Watcher;
+use sigmaline_core::{Mode, Outcome, RecordError, Scratch};
 
 use crate::engine_args::RuleArgs;
 
@@ -29,6 +34,15 @@ pub struct Args {
     tag_field: String,
     #[arg(long, value_enum, default_value = "json")]
     input_format: InputFormat,
+    /// Reload the rules when their files change (SIGHUP always reloads).
+    #[arg(long)]
+    watch: bool,
+    /// Rewrite this file with Prometheus metrics (counters, per-rule matches) as the filter runs.
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// Seconds between rewrites of --metrics-file.
+    #[arg(long, default_value = "10", value_name = "SECS")]
+    metrics_interval: u64,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -45,21 +59,38 @@ struct Counts {
 }
 
 pub fn run(a: Args) -> Result<i32, String> {
-    let (engine, _) = a.rules.build_nonempty(a.mode, &a.tag_field)?;
+    let mut settings = a.rules.settings(a.mode, &a.tag_field)?;
+    settings.watch = a.watch;
+    let handle = Arc::new(Handle::new(settings)?);
+    // SIGHUP: reload between two records (a failed reload keeps the rules).
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let _watch = match a.watch {
+        true => Some(Watcher::start(&handle, |r| {
+            report_reload("rules changed on disk", r)
+        })?),
+        false => None,
+    };
+    let metrics = a.metrics_file.map(|path| MetricsFile {
+        path,
+        every: Duration::from_secs(a.metrics_interval.max(1)),
+        last: Instant::now(),
+    });
+    let mut live = Live::new(handle.clone(), Some(hup), metrics);
     let start = Instant::now();
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut c = Counts::default();
     let res = match a.input_format {
         InputFormat::Json => filter_lines(
-            &engine,
+            &mut live,
             BufReader::with_capacity(1 << 16, stdin),
             &mut out,
-            &mut c,
         ),
-        InputFormat::Msgpack => filter_msgpack(&engine, stdin, &mut out, &mut c),
+        InputFormat::Msgpack => filter_msgpack(&mut live, stdin, &mut out),
     };
     let flushed = out.flush();
+    live.write_metrics()?;
     // A closed pipe downstream (`| head`) is a normal end, not an error.
     for r in [res, flushed] {
         if let Err(e) = r {
@@ -68,6 +99,7 @@ pub fn run(a: Args) -> Result<i32, String> {
             }
         }
     }
+    let c = &live.c;
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
         "sigmaline filter: records in {}, out {}, matched {}, malformed {}, rules {}, {:.0} rec/s ({:.1} MB/s)",
@@ -75,20 +107,134 @@ pub fn run(a: Args) -> Result<i32, String> {
         c.records_out,
         c.matched,
         c.malformed,
-        engine.rule_count(),
+        live.loaded.engine.rule_count(),
         c.records_in as f64 / secs,
         c.bytes as f64 / secs / 1e6
     );
+    let mut hits = handle.stats.rule_hits.snapshot();
+    hits.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+    for (id, h) in hits.iter().take(10) {
+        eprintln!("  {:>8}  {:<8}  {id}  {}", h.count, h.level, h.title);
+    }
+    let reloads = handle.stats.reloads.load(Relaxed);
+    let failed = handle.stats.reload_failures.load(Relaxed);
+    if reloads + failed > 0 {
+        eprintln!("  reloads: {reloads}, failed reloads: {failed}");
+    }
     Ok(0)
 }
 
+fn report_reload(why: &str, r: Result<usize, String>) {
+    match r {
+        Ok(n) => eprintln!("sigmaline filter: {why}: {n} rules loaded"),
+        Err(e) => eprintln!("sigmaline filter: {why}: reload failed, keeping the old rules: {e}"),
+    }
+}
+
+struct MetricsFile {
+    path: PathBuf,
+    every: Duration,
+    last: Instant,
+}
+
+/// The engine records are filtered with, as a long-running filter holds it:
+/// swapped on SIGHUP or a file change (between two records, never inside
+/// one), with counters and the metrics file.
+struct Live {
+    handle: Arc<Handle>,
+    loaded: Arc<Loaded>,
+    scratch: Scratch,
+    hup: Option<Arc<AtomicBool>>,
+    metrics: Option<MetricsFile>,
+    c: Counts,
+}
+
+impl Live {
+    fn new(
+        handle: Arc<Handle>,
+        hup: Option<Arc<AtomicBool>>,
+        metrics: Option<MetricsFile>,
+    ) -> Live {
+        let loaded = handle.engine();
+        let scratch = loaded.engine.scratch();
+        Live {
+            handle,
+            loaded,
+            scratch,
+            hup,
+            metrics,
+            c: Counts::default(),
+        }
+    }
+
+    /// Before each record: reload on SIGHUP, pick up a new engine, rewrite
+    /// the metrics file when it is due.
+    fn tick(&mut self) {
+        if self.hup.as_ref().is_some_and(|h| h.swap(false, Relaxed)) {
+            report_reload("SIGHUP", self.handle.reload());
+        }
+        if self.handle.generation() != self.loaded.generation {
+            self.loaded = self.handle.engine();
+            self.scratch = self.loaded.engine.scratch();
+        }
+        if self.c.records_in.is_multiple_of(1024)
+            && self
+                .metrics
+                .as_ref()
+                .is_some_and(|m| m.last.elapsed() >= m.every)
+        {
+            if let Err(e) = self.write_metrics() {
+                eprintln!("sigmaline filter: {e}");
+            }
+        }
+    }
+
+    fn filter(
+        &mut self,
+        rec: &[u8],
+        out: &mut Vec<u8>,
+        json: bool,
+    ) -> Result<Outcome, RecordError> {
+        let e = &self.loaded.engine;
+        let r = match json {
+            true => e.filter_json(&mut self.scratch, rec, out),
+            false => e.filter_msgpack(&mut self.scratch, rec, out),
+        };
+        if r.is_ok() {
+            self.handle
+                .stats
+                .rule_hits
+                .add(e, e.last_matches(&self.scratch));
+        }
+        r
+    }
+
+    /// Rewrites the metrics file atomically (a temporary file, then rename).
+    fn write_metrics(&mut self) -> Result<(), String> {
+        let Some(m) = &mut self.metrics else {
+            return Ok(());
+        };
+        m.last = Instant::now();
+        let s = &self.handle.stats;
+        s.records_in.store(self.c.records_in, Relaxed);
+        s.records_out.store(self.c.records_out, Relaxed);
+        s.matched.store(self.c.matched, Relaxed);
+        s.malformed.store(self.c.malformed, Relaxed);
+        s.dropped
+            .store(self.c.records_in - self.c.records_out, Relaxed);
+        let text = sigmaline::metrics::prometheus(&self.handle);
+        let tmp = m.path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, &m.path))
+            .map_err(|e| format!("cannot write {}: {e}", m.path.display()))
+    }
+}
+
 fn filter_lines(
-    engine: &Engine,
+    live: &mut Live,
     mut input: impl BufRead,
     out: &mut impl Write,
-    c: &mut Counts,
 ) -> std::io::Result<()> {
-    let mut s = engine.scratch();
     let mut line = Vec::with_capacity(1 << 12);
     let mut buf = Vec::with_capacity(1 << 12);
     loop {
@@ -96,12 +242,15 @@ fn filter_lines(
         if input.read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
-        c.records_in += 1;
-        c.bytes += line.len() as u64;
+        live.tick();
         let body_len = line.len() - line.ends_with(b"\n") as usize;
         let body = &line[..body_len];
         buf.clear();
-        match engine.filter_json(&mut s, body, &mut buf) {
+        let r = live.filter(body, &mut buf, true);
+        let c = &mut live.c;
+        c.records_in += 1;
+        c.bytes += line.len() as u64;
+        match r {
             Ok(o) => {
                 c.matched += (o.matched > 0) as u64;
                 if o.emitted {
@@ -123,12 +272,10 @@ fn filter_lines(
 }
 
 fn filter_msgpack(
-    engine: &Engine,
+    live: &mut Live,
     mut input: impl Read,
     out: &mut impl Write,
-    c: &mut Counts,
 ) -> std::io::Result<()> {
-    let mut s: Scratch = engine.scratch();
     let mut data = Vec::new();
     let mut pos = 0;
     let mut eof = false;
@@ -153,6 +300,7 @@ fn filter_msgpack(
                 continue;
             }
             // Undecodable tail: pass it through untouched.
+            let c = &mut live.c;
             c.records_in += 1;
             c.malformed += 1;
             c.records_out += 1;
@@ -161,10 +309,13 @@ fn filter_msgpack(
         }
         let len = value.unwrap_or(0);
         let rec = &data[pos..pos + len];
+        live.tick();
+        buf.clear();
+        let r = live.filter(rec, &mut buf, false);
+        let c = &mut live.c;
         c.records_in += 1;
         c.bytes += len as u64;
-        buf.clear();
-        match engine.filter_msgpack(&mut s, rec, &mut buf) {
+        match r {
             Ok(o) => {
                 c.matched += (o.matched > 0) as u64;
                 if o.emitted {
@@ -186,22 +337,30 @@ fn filter_msgpack(
 /// on when it pipes its only copy of the logs through `sigmaline filter`.
 #[cfg(test)]
 mod props {
-    use std::sync::OnceLock;
+    use std::sync::{Arc, OnceLock};
 
     use proptest::prelude::*;
-    use sigmaline_core::{Engine, EngineBuilder, Mode, RuleSet};
+    use sigmaline::handle::Handle;
+    use sigmaline_core::{Mode, Settings};
 
-    use super::{filter_lines, filter_msgpack, Counts};
+    use super::{filter_lines, filter_msgpack, Counts, Live};
 
-    fn engine(mode: Mode) -> &'static Engine {
-        static E: OnceLock<[Engine; 3]> = OnceLock::new();
-        let all = E.get_or_init(|| {
+    fn handle(mode: Mode) -> Arc<Handle> {
+        static H: OnceLock<[Arc<Handle>; 3]> = OnceLock::new();
+        let all = H.get_or_init(|| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules");
-            let set = RuleSet::load_paths(&[dir]).unwrap();
-            [Mode::Tag, Mode::Keep, Mode::Drop]
-                .map(|m| EngineBuilder::new().mode(m).build(&set).unwrap().0)
+            [Mode::Tag, Mode::Keep, Mode::Drop].map(|m| {
+                let mut st = Settings::default();
+                st.set("rules", dir.to_str().unwrap()).unwrap();
+                st.mode = m;
+                Arc::new(Handle::new(st).unwrap())
+            })
         });
-        &all[mode as usize]
+        all[mode as usize].clone()
+    }
+
+    fn live(mode: Mode) -> Live {
+        Live::new(handle(mode), None, None)
     }
 
     /// The bundled seed events (some match the seed rules, most do not).
@@ -239,7 +398,8 @@ mod props {
 
     /// Does the engine match this line (None: not a record)?
     fn verdict(line: &[u8]) -> Option<bool> {
-        let e = engine(Mode::Tag);
+        let l = handle(Mode::Tag).engine();
+        let e = &l.engine;
         let mut s = e.scratch();
         e.match_json(&mut s, line).ok().map(|m| !m.is_empty())
     }
@@ -250,9 +410,9 @@ mod props {
             input.push(b'\n');
         }
         let mut out = Vec::new();
-        let mut c = Counts::default();
-        filter_lines(engine(mode), &input[..], &mut out, &mut c).unwrap();
-        (out, c)
+        let mut l = live(mode);
+        filter_lines(&mut l, &input[..], &mut out).unwrap();
+        (out, l.c)
     }
 
     proptest! {
@@ -308,15 +468,17 @@ mod props {
             let mut matched_any = false;
             for p in &picks {
                 let r = &recs[p % recs.len()];
-                let e = engine(Mode::Tag);
+                let l = handle(Mode::Tag).engine();
+                let e = &l.engine;
                 let mut s = e.scratch();
                 matched_any |= !e.match_msgpack(&mut s, r).unwrap().is_empty();
                 input.extend_from_slice(r);
             }
             input.extend_from_slice(&tail);
             let mut out = Vec::new();
-            let mut c = Counts::default();
-            filter_msgpack(engine(Mode::Tag), &input[..], &mut out, &mut c).unwrap();
+            let mut l = live(Mode::Tag);
+            filter_msgpack(&mut l, &input[..], &mut out).unwrap();
+            let c = l.c;
             prop_assert_eq!(c.records_out, c.records_in);
             prop_assert!(c.records_in >= picks.len() as u64);
             if !matched_any {

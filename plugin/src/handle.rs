@@ -90,6 +90,11 @@ impl Handle {
         Ok(rules)
     }
 
+    /// The generation of the engine in use (0, then +1 per reload).
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
+    }
+
     /// The configuration the engine is (re)built from.
     pub fn config(&self) -> Config {
         self.config.lock().map(|c| c.clone()).unwrap_or_default()
