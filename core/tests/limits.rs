@@ -102,7 +102,9 @@ fn a_rule_set_that_compiles_to_nothing_is_an_error_with_reasons() {
     .unwrap();
     let mut st = Settings::default();
     st.set("rules", dir.to_str().unwrap()).unwrap();
-    let e = st.build().err().expect("no rule compiles");
+    let Err(e) = st.build() else {
+        panic!("a rule set where nothing compiles must not build")
+    };
     assert!(e.contains("no rule could be compiled"), "{e}");
     assert!(e.contains("bad.yml") && e.contains("invalid regex"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
