@@ -43,6 +43,12 @@ pub struct Args {
     /// Seconds between rewrites of --metrics-file.
     #[arg(long, default_value = "10", value_name = "SECS")]
     metrics_interval: u64,
+    /// Speak rsyslog's mmexternal protocol (interface.input="fulljson"): one reply line per message, nothing on stderr.
+    #[arg(long)]
+    rsyslog: bool,
+    /// With --rsyslog: append the run's summary to this file.
+    #[arg(long, value_name = "FILE", requires = "rsyslog")]
+    log: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -59,6 +65,9 @@ struct Counts {
 }
 
 pub fn run(a: Args) -> Result<i32, String> {
+    if a.rsyslog {
+        return run_rsyslog(a);
+    }
     let mut settings = a.rules.settings(a.mode, &a.tag_field)?;
     settings.watch = a.watch;
     let handle = Arc::new(Handle::new(settings)?);
@@ -122,6 +131,27 @@ pub fn run(a: Args) -> Result<i32, String> {
         eprintln!("  reloads: {reloads}, failed reloads: {failed}");
     }
     Ok(0)
+}
+
+/// `--rsyslog`: errors before serving go to stderr (rsyslog logs them and
+/// retries); once serving, nothing does.
+fn run_rsyslog(a: Args) -> Result<i32, String> {
+    if a.mode != Mode::Tag {
+        return Err("--rsyslog only tags; keep or drop in rsyslog with `stop` (see examples/rsyslog/sigmaline.conf)".into());
+    }
+    let (engine, _) = a.rules.build_nonempty(Mode::Tag, &a.tag_field)?;
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    let c = crate::rsyslog::serve(&engine, stdin, &mut out);
+    if let (Some(log), Ok(c)) = (&a.log, &c) {
+        crate::rsyslog::log_summary(log, c, engine.rule_count());
+    }
+    match c {
+        Ok(_) => Ok(0),
+        // rsyslog closed the pipe: a normal end.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(format!("I/O error: {e}")),
+    }
 }
 
 fn report_reload(why: &str, r: Result<usize, String>) {

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod engine_args;
 mod filter;
+mod rsyslog;
 mod scan;
 
 use clap::{Parser, Subcommand};

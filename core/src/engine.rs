@@ -522,6 +522,11 @@ impl Engine {
         &self.tag_field
     }
 
+    /// The tag object of rule `i` as JSON (what tagging inserts).
+    pub fn tag_json(&self, i: u32) -> &str {
+        &self.rules[i as usize].tag_json
+    }
+
     /// Metadata of rule `i` (an index from a match list).
     pub fn rule(&self, i: u32) -> &Meta {
         &self.rules[i as usize].meta
