@@ -51,7 +51,7 @@ pub struct Args {
     log: Option<PathBuf>,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 

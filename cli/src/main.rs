@@ -8,6 +8,7 @@ mod engine_args;
 mod filter;
 mod rsyslog;
 mod scan;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ enum Cmd {
     Scan(scan::Args),
     /// Measure records/s and MB/s on your own records (JSON and msgpack, one core).
     Bench(bench::Args),
+    /// Network sidecar: NDJSON in over TCP or a Unix socket, filtered NDJSON out to a TCP target.
+    Serve(serve::Args),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         Cmd::Filter(a) => filter::run(a),
         Cmd::Scan(a) => scan::run(a),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::Serve(a) => serve::run(a),
     };
     match code {
         Ok(c) => std::process::exit(c),
