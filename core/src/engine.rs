@@ -16,7 +16,7 @@ use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
-use crate::memo::Memo;
+use crate::memo::{Memo, SegMemo};
 use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
@@ -425,6 +425,8 @@ struct State {
     kept: Vec<(FieldId, Range<usize>, Range<usize>)>,
     kept_bytes: Vec<u8>,
     memo: Memo,
+    /// Hits of long values' lines (see memo.rs).
+    segs: SegMemo,
     /// Atoms one value set, for the memo.
     found: Vec<AtomId>,
 }
@@ -478,6 +480,7 @@ impl Engine {
                 kept: Vec::new(),
                 kept_bytes: Vec::new(),
                 memo: Memo::new(),
+                segs: SegMemo::new(),
                 found: Vec::new(),
             },
             json: Vec::new(),
@@ -661,7 +664,9 @@ impl Engine {
             all_strings(root, &mut |b| {
                 text.clear();
                 text.extend_from_slice(b);
-                m.run(&text, &mut lower, &mut |a| st.set(a));
+                let mut segs = std::mem::take(&mut st.segs);
+                m.run(k, &text, &mut lower, &mut segs, &mut |a| st.set(a));
+                st.segs = segs;
             });
             st.text = text;
             st.lower = lower;
@@ -744,10 +749,12 @@ impl Engine {
                         let mut lower = std::mem::take(&mut st.lower);
                         let mut found = std::mem::take(&mut st.found);
                         found.clear();
-                        m.run(&text, &mut lower, &mut |a| {
+                        let mut segs = std::mem::take(&mut st.segs);
+                        m.run(f, &text, &mut lower, &mut segs, &mut |a| {
                             found.push(a);
                             st.set(a)
                         });
+                        st.segs = segs;
                         if let Some(h) = hash {
                             st.memo.put(f, h, &text, &found);
                         }

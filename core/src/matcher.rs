@@ -11,8 +11,13 @@ use rustc_hash::FxHashMap as HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::compiler::{AtomId, Cidr, CmpOp, Test, TimePart};
-use crate::pattern::{folded, StrMatch};
+use crate::compiler::{AtomId, Cidr, CmpOp, FieldId, Test, TimePart};
+use crate::memo::{SegMatch, SegMemo};
+use crate::pattern::{fold_case, folded, StrMatch};
+
+/// Values longer than this are searched line by line through the segment
+/// memo (see [`SegMemo`]); shorter ones go through the whole-value memo.
+pub const LONG_VALUE: usize = crate::memo::MAX_LEN;
 
 /// Regex size limit per pattern (the `regex` crate's compiled-size bound).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 22;
@@ -68,9 +73,11 @@ impl AutomatonBuilder {
             .match_kind(MatchKind::Standard)
             .build(&self.needles)
             .map_err(|e| e.to_string())?;
+        let multiline = self.needles.iter().any(|n| n.contains(&b'\n'));
         Ok(Some(Automaton {
             ac,
             hooks: self.hooks,
+            multiline,
         }))
     }
 }
@@ -79,6 +86,8 @@ impl AutomatonBuilder {
 struct Automaton {
     ac: AhoCorasick,
     hooks: Vec<Vec<Hook>>,
+    /// Whether a needle spans lines (then values are searched whole).
+    multiline: bool,
 }
 
 /// A test that is neither a string nor a regex.
@@ -96,11 +105,19 @@ struct Side {
     automaton: Option<Automaton>,
     /// Globs without a literal to pre-filter on.
     bare_globs: Vec<(u32, AtomId)>,
+    /// Longest key of `exact`.
+    max_exact: usize,
 }
 
 impl Side {
     fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.automaton.is_none() && self.bare_globs.is_empty()
+    }
+
+    /// Whether long values may be searched line by line: only automaton
+    /// hooks need the text, and no needle spans lines.
+    fn by_lines(&self) -> bool {
+        self.bare_globs.is_empty() && self.automaton.as_ref().is_some_and(|a| !a.multiline)
     }
 }
 
@@ -180,6 +197,9 @@ impl FieldMatcherBuilder {
     pub fn build(mut self) -> Result<FieldMatcher, String> {
         self.m.folded.automaton = self.folded.build()?;
         self.m.cased.automaton = self.cased.build()?;
+        for side in [&mut self.m.folded, &mut self.m.cased] {
+            side.max_exact = side.exact.keys().map(Vec::len).max().unwrap_or(0);
+        }
         for (p, a) in self.regexes {
             let re = RegexBuilder::new(&p)
                 .size_limit(REGEX_SIZE_LIMIT)
@@ -207,17 +227,46 @@ impl FieldMatcher {
             && self.others.is_empty())
     }
 
-    /// Runs every test on one value's text; `lower` is a scratch buffer.
-    pub fn run(&self, text: &[u8], lower: &mut Vec<u8>, set: &mut impl FnMut(AtomId)) {
+    /// Runs every test on one value's text of field `f`; `lower` is a
+    /// scratch buffer, `segs` the memo for long values' lines.
+    pub fn run(
+        &self,
+        f: FieldId,
+        text: &[u8],
+        lower: &mut Vec<u8>,
+        segs: &mut SegMemo,
+        set: &mut impl FnMut(AtomId),
+    ) {
+        self.run_with(f, text, lower, segs, text.len() > LONG_VALUE, set)
+    }
+
+    /// [`Self::run`], searching by lines where possible if `long`.
+    fn run_with(
+        &self,
+        f: FieldId,
+        text: &[u8],
+        lower: &mut Vec<u8>,
+        segs: &mut SegMemo,
+        long: bool,
+        set: &mut impl FnMut(AtomId),
+    ) {
         for &a in &self.any {
             set(a);
         }
         if !self.folded.is_empty() {
-            crate::pattern::fold_case(text, lower);
-            self.run_side(&self.folded, lower, set);
+            if long && self.folded.by_lines() {
+                self.run_lines(f, &self.folded, true, text, lower, segs, set);
+            } else {
+                fold_case(text, lower);
+                self.run_side(&self.folded, lower, set);
+            }
         }
         if !self.cased.is_empty() {
-            self.run_side(&self.cased, text, set);
+            if long && self.cased.by_lines() {
+                self.run_lines(f, &self.cased, false, text, lower, segs, set);
+            } else {
+                self.run_side(&self.cased, text, set);
+            }
         }
         // One regex at a time: each gets the `regex` crate's literal
         // prefilter, which a RegexSet (all patterns, every match) cannot use.
@@ -262,6 +311,133 @@ impl FieldMatcher {
             }
         }
     }
+
+    /// [`Self::run_side`] for a long value, one line at a time: lines of
+    /// [`SegMemo::fits`] length replay their hits from `segs` or are searched
+    /// and recorded; runs of shorter lines are searched together. Gives the
+    /// same atoms as searching the whole value, since no needle spans lines
+    /// (see [`Side::by_lines`]).
+    #[allow(clippy::too_many_arguments)]
+    fn run_lines(
+        &self,
+        f: FieldId,
+        side: &Side,
+        fold: bool,
+        text: &[u8],
+        lower: &mut Vec<u8>,
+        segs: &mut SegMemo,
+        set: &mut impl FnMut(AtomId),
+    ) {
+        let Some(au) = &side.automaton else { return };
+        // `lower` holds the whole folded value once a glob or an exact key
+        // needs it (folding may change lengths, so only up to 3x shrink).
+        let mut whole = false;
+        if !side.exact.is_empty() && text.len() <= side.max_exact * 3 {
+            let hay = self.whole(fold, text, lower, &mut whole);
+            if let Some(atoms) = side.exact.get(hay) {
+                atoms.iter().for_each(|&a| set(a));
+            }
+        }
+        let key = SegMemo::key(f, fold);
+        let (mut found, mut buf) = (
+            std::mem::take(&mut segs.found),
+            std::mem::take(&mut segs.folded),
+        );
+        let n = text.len();
+        // Hooks of one hit in a searched region: `first`/`last` say whether
+        // the region starts/ends the value, `len` is its searched length.
+        let mut hooks = |hit: SegMatch, len: u32, first: bool, last: bool, lower: &mut Vec<u8>| {
+            let (p, start, end) = hit;
+            for &h in &au.hooks[p as usize] {
+                let ok = match h {
+                    Hook::Contains(_) => true,
+                    Hook::Prefix(_) => first && start == 0,
+                    Hook::Suffix(_) => last && end == len,
+                    Hook::Glob(g, _) => {
+                        let hay = self.whole(fold, text, lower, &mut whole);
+                        self.globs[g as usize].is_match(hay)
+                    }
+                };
+                if ok {
+                    set(h.atom());
+                }
+            }
+        };
+        // Searches text[range] into `found`; returns the searched length.
+        let search =
+            |range: std::ops::Range<usize>, found: &mut Vec<SegMatch>, buf: &mut Vec<u8>| {
+                let hay: &[u8] = if fold {
+                    fold_case(&text[range], buf);
+                    buf
+                } else {
+                    &text[range]
+                };
+                found.clear();
+                found.extend(
+                    au.ac
+                        .find_overlapping_iter(hay)
+                        .map(|m| (m.pattern().as_u32(), m.start() as u32, m.end() as u32)),
+                );
+                hay.len() as u32
+            };
+        let (mut pos, mut batch) = (0, 0);
+        loop {
+            let end = memchr::memchr(b'\n', &text[pos..]).map_or(n, |i| pos + i);
+            let line = &text[pos..end];
+            if SegMemo::fits(line.len()) {
+                if batch < pos {
+                    let len = search(batch..pos, &mut found, &mut buf);
+                    for &hit in &found {
+                        hooks(hit, len, batch == 0, false, lower);
+                    }
+                }
+                let h = SegMemo::hash(key, line);
+                let (first, last) = (pos == 0, end == n);
+                if let Some((len, hits)) = segs.get(key, h, line) {
+                    for &hit in hits {
+                        hooks(hit, len, first, last, lower);
+                    }
+                } else {
+                    let len = search(pos..end, &mut found, &mut buf);
+                    for &hit in &found {
+                        hooks(hit, len, first, last, lower);
+                    }
+                    segs.put(key, h, line, len, &found);
+                }
+                batch = end;
+            }
+            if end == n {
+                break;
+            }
+            pos = end + 1;
+        }
+        if batch < n || n == 0 {
+            let len = search(batch..n, &mut found, &mut buf);
+            for &hit in &found {
+                hooks(hit, len, batch == 0, true, lower);
+            }
+        }
+        segs.found = found;
+        segs.folded = buf;
+    }
+
+    /// The whole value as `side` searches it, folded into `lower` once.
+    fn whole<'t>(
+        &self,
+        fold: bool,
+        text: &'t [u8],
+        lower: &'t mut Vec<u8>,
+        done: &mut bool,
+    ) -> &'t [u8] {
+        if !fold {
+            return text;
+        }
+        if !*done {
+            fold_case(text, lower);
+            *done = true;
+        }
+        lower
+    }
 }
 
 fn other_matches(o: &Other, s: &str) -> bool {
@@ -281,5 +457,82 @@ fn other_matches(o: &Other, s: &str) -> bool {
             .map(|ip| c.contains(ip))
             .unwrap_or(false),
         Other::Time(part, n) => crate::timeparts::part(s, *part) == Some(*n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::SigmaStr;
+    use proptest::prelude::*;
+
+    /// A matcher over `needles` with every kind of hook on both sides.
+    fn matcher(needles: &[String]) -> FieldMatcher {
+        let mut b = FieldMatcherBuilder::default();
+        let mut atom = 0;
+        let mut add = |b: &mut FieldMatcherBuilder, value: SigmaStr, cased: bool| {
+            b.add(atom, &Test::Str { value, cased }).unwrap();
+            atom += 1;
+        };
+        for n in needles {
+            let lit = SigmaStr::literal(n.as_bytes());
+            for cased in [false, true] {
+                add(&mut b, lit.contains(), cased);
+                add(&mut b, lit.startswith(), cased);
+                add(&mut b, lit.endswith(), cased);
+                add(&mut b, lit.clone(), cased);
+                add(&mut b, SigmaStr::parse(&format!("*{n}?b*")), cased);
+            }
+        }
+        b.build().unwrap()
+    }
+
+    fn atoms(m: &FieldMatcher, text: &[u8], segs: &mut SegMemo, long: bool) -> Vec<AtomId> {
+        let mut v = Vec::new();
+        m.run_with(0, text, &mut Vec::new(), segs, long, &mut |a| v.push(a));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn chars() -> impl Strategy<Value = String> {
+        // Kelvin sign folds to one byte, 'İ' to three: lengths change.
+        proptest::collection::vec(
+            prop::sample::select(vec!['a', 'b', 'A', 'B', '\\', '\u{212A}', 'İ', 'k']),
+            0..160,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Searching a long value line by line (memo cold, then warm) sets
+        /// exactly the atoms a search of the whole value sets.
+        #[test]
+        fn lines_agree_with_the_whole_value(
+            needles in proptest::collection::vec("[abAB\\\\k\u{212A}]{1,5}", 1..12),
+            lines in proptest::collection::vec(chars(), 1..40),
+            trailing_newline: bool,
+        ) {
+            let m = matcher(&needles);
+            let mut text = lines.join("\n");
+            if trailing_newline {
+                text.push('\n');
+            }
+            let mut segs = SegMemo::new();
+            let whole = atoms(&m, text.as_bytes(), &mut segs, false);
+            prop_assert_eq!(&atoms(&m, text.as_bytes(), &mut segs, true), &whole, "cold");
+            prop_assert_eq!(&atoms(&m, text.as_bytes(), &mut segs, true), &whole, "warm");
+        }
+    }
+
+    #[test]
+    fn multiline_needles_search_the_whole_value() {
+        let m = matcher(&["a\nb".to_string()]);
+        assert!(!m.folded.by_lines() && !m.cased.by_lines());
+        let text = format!("{}a\nb{}", "x".repeat(2000), "y".repeat(2000));
+        let found = atoms(&m, text.as_bytes(), &mut SegMemo::new(), true);
+        assert!(!found.is_empty());
     }
 }

@@ -75,6 +75,134 @@ impl Memo {
     }
 }
 
+/// A search hit inside one segment: (pattern, start, end), relative to the
+/// segment as the automaton saw it (folded or not).
+pub type SegMatch = (u32, u32, u32);
+
+/// Segments shorter than this are searched, not memoised: hashing and
+/// comparing would cost about as much as the search.
+pub const SEG_MIN: usize = 64;
+/// Longer segments are searched, not memoised (they would crowd the memo).
+pub const SEG_MAX: usize = 16 * 1024;
+const SEG_SLOTS: usize = 1024;
+/// Bound on the bytes the slots' text buffers may hold together.
+const SEG_BUDGET: usize = 4 << 20;
+
+#[derive(Default)]
+struct SegSlot {
+    /// `u64::MAX` when empty; else field and side (see [`SegMemo::key`]).
+    key: u64,
+    hash: u64,
+    text: Vec<u8>,
+    /// Length of the segment as searched (folding may change it).
+    len: u32,
+    matches: Vec<SegMatch>,
+}
+
+/// A per-scratch memo of automaton hits for the lines of long values.
+///
+/// Long values (PowerShell's `ContextInfo`, rendered `Message`s, script
+/// blocks) are rarely equal as a whole — a sequence number or a pipeline id
+/// changes — but are made of lines that repeat: the same 5 KB encoded
+/// command line arrives in every event of a PowerShell session. No needle of
+/// a field that uses this memo contains a newline, so every hit lies within
+/// one line, and a line's hits depend only on its text. A line seen recently
+/// replays its hits (positions relative to the line) instead of being
+/// searched again; the caller decides prefix/suffix hooks from where the
+/// line sits in the value.
+///
+/// Lookups hash a fixed sample of the line (its length, both ends and a few
+/// words in between) and then compare the whole line, so a lookup costs
+/// O(1) plus one `memcmp`; a weak hash can only cost a miss, never a wrong
+/// answer.
+pub struct SegMemo {
+    slots: Vec<SegSlot>,
+    bytes: usize,
+    /// Scratch for one miss's hits.
+    pub found: Vec<SegMatch>,
+    /// Scratch for one folded segment.
+    pub folded: Vec<u8>,
+}
+
+/// An empty placeholder (no slots): what `std::mem::take` leaves behind
+/// while the memo is lent out. Only [`SegMemo::new`] makes a usable one.
+impl Default for SegMemo {
+    fn default() -> Self {
+        SegMemo {
+            slots: Vec::new(),
+            bytes: 0,
+            found: Vec::new(),
+            folded: Vec::new(),
+        }
+    }
+}
+
+impl SegMemo {
+    pub fn new() -> SegMemo {
+        SegMemo {
+            slots: (0..SEG_SLOTS)
+                .map(|_| SegSlot {
+                    key: u64::MAX,
+                    ..SegSlot::default()
+                })
+                .collect(),
+            bytes: 0,
+            found: Vec::new(),
+            folded: Vec::new(),
+        }
+    }
+
+    /// Whether a segment of this length is worth memoising.
+    pub fn fits(len: usize) -> bool {
+        (SEG_MIN..=SEG_MAX).contains(&len)
+    }
+
+    /// The memo key of a field's folded or cased automaton.
+    pub fn key(f: FieldId, folded: bool) -> u64 {
+        (u64::from(f) << 1) | folded as u64
+    }
+
+    /// A hash of a fixed sample of `text` (at least [`SEG_MIN`] bytes).
+    pub fn hash(key: u64, text: &[u8]) -> u64 {
+        let n = text.len();
+        let word = |i: usize| u64::from_le_bytes(text[i..i + 8].try_into().unwrap());
+        let mut h = rustc_hash::FxHasher::default();
+        h.write_u64(key);
+        h.write_usize(n);
+        h.write(&text[..16]);
+        h.write(&text[n - 16..]);
+        for k in 1..8 {
+            h.write_u64(word((n - 8) * k / 8));
+        }
+        h.finish()
+    }
+
+    /// The searched length and hits recorded for `text`, if present.
+    pub fn get(&self, key: u64, hash: u64, text: &[u8]) -> Option<(u32, &[SegMatch])> {
+        let s = &self.slots[hash as usize % SEG_SLOTS];
+        (s.key == key && s.hash == hash && s.text == text).then_some((s.len, &s.matches[..]))
+    }
+
+    /// Records `text`'s hits, evicting the slot's segment. Skipped when the
+    /// slot's buffer would have to grow past the memo's byte budget.
+    pub fn put(&mut self, key: u64, hash: u64, text: &[u8], len: u32, matches: &[SegMatch]) {
+        let s = &mut self.slots[hash as usize % SEG_SLOTS];
+        let grow = text.len().saturating_sub(s.text.capacity());
+        if self.bytes + grow > SEG_BUDGET {
+            return;
+        }
+        let before = s.text.capacity();
+        s.key = key;
+        s.hash = hash;
+        s.text.clear();
+        s.text.extend_from_slice(text);
+        s.len = len;
+        s.matches.clear();
+        s.matches.extend_from_slice(matches);
+        self.bytes += s.text.capacity() - before;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +221,34 @@ mod tests {
         // Same slot, other value: the newest wins, the old one is gone.
         m.put(7, h, other, &[]);
         assert_eq!(m.get(7, h, text), None);
+    }
+    #[test]
+    fn segments_replay_by_whole_text_and_key() {
+        let mut m = SegMemo::new();
+        let a = vec![b'a'; 100];
+        let mut b = a.clone();
+        b[32] = b'b'; // between the sampled words: same hash, other text
+        let k = SegMemo::key(3, true);
+        let (ha, hb) = (SegMemo::hash(k, &a), SegMemo::hash(k, &b));
+        assert_eq!(ha, hb);
+        m.put(k, ha, &a, 100, &[(1, 2, 5)]);
+        assert_eq!(m.get(k, ha, &a), Some((100, &[(1, 2, 5)][..])));
+        assert_eq!(m.get(k, hb, &b), None, "same sample, other text");
+        let k2 = SegMemo::key(3, false);
+        assert_eq!(m.get(k2, SegMemo::hash(k2, &a), &a), None, "other side");
+    }
+
+    #[test]
+    fn segment_memo_stays_within_its_budget() {
+        let mut m = SegMemo::new();
+        let k = SegMemo::key(0, false);
+        for i in 0..SEG_SLOTS * 2 {
+            let mut t = vec![b'x'; SEG_MAX];
+            t[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            m.put(k, SegMemo::hash(k, &t), &t, t.len() as u32, &[]);
+        }
+        assert!(m.bytes <= SEG_BUDGET, "{} bytes", m.bytes);
+        let held: usize = m.slots.iter().map(|s| s.text.capacity()).sum();
+        assert_eq!(held, m.bytes);
     }
 }
