@@ -46,7 +46,7 @@ impl Expr {
         }
     }
 
-    fn and(mut items: Vec<Expr>) -> Expr {
+    pub(crate) fn and(mut items: Vec<Expr>) -> Expr {
         if items.contains(&Expr::Const(false)) {
             return Expr::Const(false);
         }
@@ -78,7 +78,6 @@ impl Expr {
         }
     }
 
-    /// Every atom the program reads.
     /// Atoms at least one of which holds whenever the expression holds, and
     /// their summed `cost` (the odds of a hit); `None` when there is no such
     /// set (under `not`, or `1 of` nothing). A rule becomes a candidate only
@@ -107,6 +106,25 @@ impl Expr {
         }
     }
 
+    /// The expression with each atom `unknown` says is not known yet
+    /// replaced by the constant that makes the whole as true as it can be
+    /// (`true` under an even number of `not`s, `false` under an odd one).
+    /// When the result is false, no outcome of those atoms makes `self` true.
+    pub fn assume_best(&self, unknown: &impl Fn(AtomId) -> bool, polarity: bool) -> Expr {
+        let each = |v: &[Expr]| -> Vec<Expr> {
+            v.iter().map(|e| e.assume_best(unknown, polarity)).collect()
+        };
+        match self {
+            Expr::Atom(a) if unknown(*a) => Expr::Const(polarity),
+            Expr::Const(_) | Expr::Atom(_) => self.clone(),
+            Expr::Not(e) => Expr::not(e.assume_best(unknown, !polarity)),
+            Expr::And(v) => Expr::and(each(v)),
+            Expr::Or(v) => Expr::or(each(v)),
+            Expr::AtLeast(n, v) => Expr::AtLeast(*n, each(v)),
+        }
+    }
+
+    /// Every atom the program reads.
     pub fn atoms(&self, out: &mut Vec<AtomId>) {
         match self {
             Expr::Const(_) => {}

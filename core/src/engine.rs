@@ -372,7 +372,7 @@ impl EngineBuilder {
             field_gates(nfields, &atoms.list, &atom_rules, &rules, &distinct_scopes);
         let keywords = atoms.fields.get(KEYWORDS);
         let keyword_gate =
-            keywords.map(|k| KeywordGate::build(&atoms.list, k, &atom_rules, &scopes));
+            keywords.map(|k| KeywordGate::build(&atoms.list, k, &atom_rules, &scopes, &detections));
         let engine = Engine {
             shapes: Shapes::compile(&self.profiles, &atoms.fields),
             field_names: atoms.fields.names.clone(),

@@ -4,10 +4,13 @@
 //! than all field matching together on large PowerShell events. Most records
 //! cannot be affected by it:
 //!
-//! - a keyword used only by rules whose logsource the record is not in
-//!   cannot change any result (those rules are false anyway): the *gate* is
-//!   the OR of those rules' logsource predicates, read from atoms the field
-//!   walk has already set;
+//! - a keyword used only by rules that are false whatever the keywords say
+//!   cannot change any result: the *gate* is the OR, over the logsource-scoped
+//!   rules that use keywords, of the rule's logsource predicate and its
+//!   detection with every keyword (and field reference, evaluated later)
+//!   assumed to go the rule's way — read from atoms the field walk has
+//!   already set. A Security-log rule `EventID: 4728 and 'ESX Admins'` opens
+//!   the gate only for a 4728, not for every Security event;
 //! - a keyword used by an unscoped rule (SigmaHQ's all-Windows Mimikatz rule)
 //!   can only be present if a fragment of it occurs in the raw record bytes:
 //!   JSON and msgpack store printable ASCII other than `"`, `\` and `/`
@@ -38,14 +41,19 @@ pub struct KeywordGate {
 }
 
 impl KeywordGate {
-    /// `atom_rules` maps atoms to the rules they feed, `scopes` rules to
-    /// their logsource predicates.
+    /// `atom_rules` maps atoms to the rules they feed, `scopes` and
+    /// `detections` rules to their logsource predicates and detections.
     pub fn build(
         atoms: &[(FieldId, Test)],
         keywords: FieldId,
         atom_rules: &[Vec<u32>],
         scopes: &[Expr],
+        detections: &[Expr],
     ) -> KeywordGate {
+        let unknown = |a: AtomId| {
+            let (f, t) = &atoms[a as usize];
+            *f == keywords || matches!(t, Test::FieldRef { .. })
+        };
         let mut fragments = Some(Vec::new());
         let mut gates = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -65,8 +73,15 @@ impl KeywordGate {
             }
             for &r in rules {
                 let s = &scopes[r as usize];
-                if *s != Expr::Const(true) && seen.insert(format!("{s:?}")) {
-                    gates.push(s.clone());
+                if *s == Expr::Const(true) {
+                    continue;
+                }
+                let g = Expr::and(vec![
+                    s.clone(),
+                    detections[r as usize].assume_best(&unknown, true),
+                ]);
+                if seen.insert(format!("{g:?}")) {
+                    gates.push(g);
                 }
             }
         }

@@ -448,6 +448,35 @@ fn scoped_keyword_rules_fire_only_in_their_logsource() {
     assert!(engine.match_json(&mut s, sysmon).unwrap().is_empty());
 }
 
+/// The keyword scan is skipped when no keyword outcome can change a rule
+/// (`keywords.rs`); results must be what a full scan gives, under `not` too.
+#[test]
+fn keyword_gate_follows_the_rest_of_the_detection() {
+    let text = "title: esx\nid: k1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4728\n  keywords:\n    - 'ESX Admins'\n  condition: sel and keywords\n---\ntitle: not-esx\nid: k2\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4729\n  keywords:\n    - 'ESX Admins'\n  condition: sel and not keywords\n";
+    let mut set = RuleSet::default();
+    set.add_str(text, Path::new("k.yml"));
+    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let mut s = engine.scratch();
+    let mut titles = |event: u32, user: &str| -> Vec<String> {
+        let rec =
+            format!(r#"{{"EventID":{event},"Channel":"Security","TargetUserName":"{user}"}}"#);
+        engine
+            .match_json(&mut s, rec.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|&r| engine.rule(r).title.clone())
+            .collect()
+    };
+    assert_eq!(titles(4728, "ESX Admins"), ["esx"]);
+    assert!(titles(4728, "Domain Admins").is_empty());
+    assert!(titles(4730, "ESX Admins").is_empty());
+    assert_eq!(titles(4729, "Domain Admins"), ["not-esx"]);
+    assert!(
+        titles(4729, "ESX Admins").is_empty(),
+        "`not keywords` needs the scan"
+    );
+}
+
 #[test]
 fn fields_of_other_logsources_do_not_change_results() {
     // Field gates skip `Message` on records outside the Application log; the

@@ -1,0 +1,56 @@
+//! A fixed workload for profilers (`valgrind --tool=callgrind`, `perf`):
+//! the first N OTRF records through the Windows pack, tag mode, output
+//! written, for a number of passes. Criterion measures time; this gives
+//! repeatable instruction counts for a change.
+//!
+//! ```text
+//! cargo build --release -p sigmaline-benches --example profile
+//! valgrind --tool=callgrind target/release/examples/profile msgpack 3000 2
+//! ```
+//!
+//! Arguments: `json|msgpack` (default msgpack), records (3,000), passes (2;
+//! the first warms the memos as a long-running shipper's would be).
+
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let format = args.get(1).map_or("msgpack", String::as_str);
+    let n: usize = args.get(2).map_or(3000, |s| s.parse().expect("records"));
+    let passes: usize = args.get(3).map_or(2, |s| s.parse().expect("passes"));
+    let Some(corpus) = sigmaline_benches::corpus() else {
+        eprintln!("profile: no corpus (set SIGMALINE_CORPUS)");
+        std::process::exit(2);
+    };
+    let engine = sigmaline_benches::windows_pack_engine(&corpus);
+    let lines = sigmaline_benches::otrf_lines(&corpus, n);
+    let records: Vec<Vec<u8>> = match format {
+        "json" => lines,
+        "msgpack" => lines
+            .iter()
+            .map(|l| sigmaline_benches::to_msgpack(l))
+            .collect(),
+        other => panic!("unknown format {other}"),
+    };
+    let mut scratch = engine.scratch();
+    let mut out = Vec::new();
+    let mut matched = 0;
+    let t = Instant::now();
+    for _ in 0..passes {
+        for r in &records {
+            out.clear();
+            let o = match format {
+                "json" => engine.filter_json(&mut scratch, r, &mut out),
+                _ => engine.filter_msgpack(&mut scratch, r, &mut out),
+            };
+            matched += o.expect("record").matched;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let total = (records.len() * passes) as f64;
+    eprintln!(
+        "{format}: {} records x {passes} passes, {matched} matches, {:.0} records/s",
+        records.len(),
+        total / secs
+    );
+}
