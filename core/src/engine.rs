@@ -371,8 +371,17 @@ impl EngineBuilder {
         let (scope_field, field_gate) =
             field_gates(nfields, &atoms.list, &atom_rules, &rules, &distinct_scopes);
         let keywords = atoms.fields.get(KEYWORDS);
-        let keyword_gate =
-            keywords.map(|k| KeywordGate::build(&atoms.list, k, &atom_rules, &scopes, &detections));
+        let rule_scopes: Vec<u32> = rules.iter().map(|r| r.scope).collect();
+        let keyword_gate = keywords.map(|k| {
+            KeywordGate::build(
+                &atoms.list,
+                k,
+                &atom_rules,
+                &rule_scopes,
+                &distinct_scopes,
+                &detections,
+            )
+        });
         let engine = Engine {
             shapes: Shapes::compile(&self.profiles, &atoms.fields),
             field_names: atoms.fields.names.clone(),
@@ -653,7 +662,13 @@ impl Engine {
         let scan = match &self.keyword_gate {
             Some(g) => {
                 let (gen, stamps) = (st.gen, &st.atom_stamp);
-                g.needs_scan(raw, &mut st.lower, |a| stamps[a as usize] == gen)
+                let memo = &mut st.scope_memo;
+                g.needs_scan(
+                    raw,
+                    &mut st.lower,
+                    |id| scope_holds(&self.scopes, memo, stamps, gen, id),
+                    |a| stamps[a as usize] == gen,
+                )
             }
             None => false,
         };

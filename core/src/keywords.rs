@@ -37,16 +37,21 @@ enum Unscoped {
 #[derive(Debug)]
 pub struct KeywordGate {
     unscoped: Unscoped,
-    gate: Expr,
+    /// (logsource id, detection with unknowns assumed): the scan is needed
+    /// if both hold for some entry. Logsources are the engine's distinct
+    /// ones, whose truth is memoised per record.
+    gates: Vec<(u32, Expr)>,
 }
 
 impl KeywordGate {
-    /// `atom_rules` maps atoms to the rules they feed, `scopes` and
-    /// `detections` rules to their logsource predicates and detections.
+    /// `atom_rules` maps atoms to the rules they feed; `rule_scopes` rules to
+    /// their logsource ids, `scopes` ids to predicates; `detections` rules to
+    /// their detections.
     pub fn build(
         atoms: &[(FieldId, Test)],
         keywords: FieldId,
         atom_rules: &[Vec<u32>],
+        rule_scopes: &[u32],
         scopes: &[Expr],
         detections: &[Expr],
     ) -> KeywordGate {
@@ -62,25 +67,22 @@ impl KeywordGate {
                 continue;
             }
             let rules = &atom_rules[a];
-            if rules
-                .iter()
-                .any(|&r| scopes[r as usize] == Expr::Const(true))
-            {
+            let unscoped = |r: u32| scopes[rule_scopes[r as usize] as usize] == Expr::Const(true);
+            if rules.iter().any(|&r| unscoped(r)) {
                 match (fragment(test), &mut fragments) {
                     (Some(frag), Some(list)) => list.push(frag),
                     _ => fragments = None,
                 }
             }
             for &r in rules {
-                let s = &scopes[r as usize];
-                if *s == Expr::Const(true) {
+                if unscoped(r) {
                     continue;
                 }
-                let g = Expr::and(vec![
-                    s.clone(),
+                let g = (
+                    rule_scopes[r as usize],
                     detections[r as usize].assume_best(&unknown, true),
-                ]);
-                if seen.insert(format!("{g:?}")) {
+                );
+                if g.1 != Expr::Const(false) && seen.insert(format!("{g:?}")) {
                     gates.push(g);
                 }
             }
@@ -96,21 +98,23 @@ impl KeywordGate {
                 .map(Unscoped::Prefilter)
                 .unwrap_or(Unscoped::Always),
         };
-        KeywordGate {
-            unscoped,
-            gate: Expr::Or(gates),
-        }
+        KeywordGate { unscoped, gates }
     }
 
     /// Whether to run the keyword scan on this record. `raw` is the record's
-    /// bytes when there are any; `buf` is scratch space.
+    /// bytes when there are any; `buf` is scratch space; `scope` says whether
+    /// a logsource holds, `atom` whether an atom was set.
     pub fn needs_scan(
         &self,
         raw: Option<&[u8]>,
         buf: &mut Vec<u8>,
+        mut scope: impl FnMut(u32) -> bool,
         atom: impl Fn(AtomId) -> bool,
     ) -> bool {
-        let maybe_unscoped = match (&self.unscoped, raw) {
+        if self.gates.iter().any(|(s, d)| scope(*s) && d.eval(&atom)) {
+            return true;
+        }
+        match (&self.unscoped, raw) {
             (Unscoped::None, _) => false,
             (Unscoped::Prefilter(ac), Some(raw)) if memchr::memmem::find(raw, b"\\u").is_none() => {
                 buf.clear();
@@ -119,8 +123,7 @@ impl KeywordGate {
                 ac.is_match(buf.as_slice())
             }
             _ => true,
-        };
-        maybe_unscoped || self.gate.eval(&atom)
+        }
     }
 }
 

@@ -277,8 +277,12 @@ impl FieldMatcher {
         }
         if !self.others.is_empty() {
             let s = std::str::from_utf8(text).unwrap_or("").trim();
+            // Parsed once per value, not once per test (IP fields carry
+            // dozens of `cidr` tests).
+            let ip = std::cell::OnceCell::new();
+            let num = std::cell::OnceCell::new();
             for (a, o) in &self.others {
-                if other_matches(o, s) {
+                if other_matches(o, s, &ip, &num) {
                     set(*a);
                 }
             }
@@ -440,22 +444,25 @@ impl FieldMatcher {
     }
 }
 
-fn other_matches(o: &Other, s: &str) -> bool {
+fn other_matches(
+    o: &Other,
+    s: &str,
+    ip: &std::cell::OnceCell<Option<std::net::IpAddr>>,
+    num: &std::cell::OnceCell<Option<f64>>,
+) -> bool {
     match o {
-        Other::Num(op, n) => match s.parse::<f64>() {
-            Ok(v) => match op {
+        Other::Num(op, n) => match *num.get_or_init(|| s.parse::<f64>().ok()) {
+            Some(v) => match op {
                 CmpOp::Lt => v < *n,
                 CmpOp::Lte => v <= *n,
                 CmpOp::Gt => v > *n,
                 CmpOp::Gte => v >= *n,
             },
-            Err(_) => false,
+            None => false,
         },
-        Other::Cidr(c) => s
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse()
-            .map(|ip| c.contains(ip))
-            .unwrap_or(false),
+        Other::Cidr(c) => ip
+            .get_or_init(|| s.trim_matches(|c| c == '[' || c == ']').parse().ok())
+            .is_some_and(|ip| c.contains(ip)),
         Other::Time(part, n) => crate::timeparts::part(s, *part) == Some(*n),
     }
 }
