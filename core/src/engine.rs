@@ -405,6 +405,15 @@ impl EngineBuilder {
     }
 }
 
+/// The bytes a record was read from, for the keyword gate's raw scan.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Json(&'a [u8]),
+    Msgpack(&'a [u8]),
+    /// An already parsed value.
+    None,
+}
+
 /// Per-thread working memory, reused across records (no allocation per
 /// record once warm).
 pub struct Scratch {
@@ -572,7 +581,7 @@ impl Engine {
             record,
             spans: &s.spans,
         };
-        self.eval_doc(&mut s.st, doc, Some(record));
+        self.eval_doc(&mut s.st, doc, Raw::Msgpack(record));
         Ok(&s.st.matched)
     }
 
@@ -585,7 +594,7 @@ impl Engine {
         if !v.is_object() {
             return Err(RecordError::NotAnObject);
         }
-        self.eval_doc(&mut s.st, v, None);
+        self.eval_doc(&mut s.st, v, Raw::None);
         Ok(&s.st.matched)
     }
 
@@ -607,7 +616,7 @@ impl Engine {
                 if !matches!(tape.0.first(), Some(simd_json::Node::Object { .. })) {
                     Err(RecordError::NotAnObject)
                 } else {
-                    self.eval_doc(&mut s.st, root, Some(record));
+                    self.eval_doc(&mut s.st, root, Raw::Json(record));
                     Ok(root.get(self.tag_field.as_bytes()).is_some())
                 }
             }
@@ -627,7 +636,7 @@ impl Engine {
         }
     }
 
-    fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Option<&[u8]>) {
+    fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Raw<'_>) {
         st.gen = st.gen.wrapping_add(1);
         if st.gen == 0 {
             st.atom_stamp.iter_mut().for_each(|x| *x = 0);
@@ -663,8 +672,14 @@ impl Engine {
             Some(g) => {
                 let (gen, stamps) = (st.gen, &st.atom_stamp);
                 let memo = &mut st.scope_memo;
+                let (bytes, json) = match raw {
+                    Raw::Json(b) => (Some(b), true),
+                    Raw::Msgpack(b) => (Some(b), false),
+                    Raw::None => (None, false),
+                };
                 g.needs_scan(
-                    raw,
+                    bytes,
+                    json,
                     &mut st.lower,
                     |id| scope_holds(&self.scopes, memo, stamps, gen, id),
                     |a| stamps[a as usize] == gen,

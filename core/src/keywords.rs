@@ -15,10 +15,16 @@
 //!   can only be present if a fragment of it occurs in the raw record bytes:
 //!   JSON and msgpack store printable ASCII other than `"`, `\` and `/`
 //!   verbatim, unless the JSON uses `\u` escapes, in which case we scan.
+//!   Keywords match without regard to case, so each fragment is found
+//!   through a short window of it (`s::` of `sekurlsa::`) in every case
+//!   variant, with one SIMD (Teddy) pass over the raw bytes and a full
+//!   case-insensitive comparison where a window occurs. That needs no
+//!   lowercased copy of the record, and windows chosen around punctuation
+//!   have few variants and rarely occur in ordinary records.
 //!
 //! When neither says "maybe", the scan is skipped; the result is exact.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{packed, AhoCorasick, MatchKind, Span};
 
 use crate::compiler::{AtomId, Expr, FieldId, Test};
 use crate::pattern::Tok;
@@ -29,8 +35,101 @@ enum Unscoped {
     None,
     /// Some unscoped keyword has no verbatim fragment: always scan.
     Always,
-    /// Lowercased fragments of every unscoped keyword.
+    /// Every case variant of a window of each fragment, for the raw bytes.
+    Windows(Windows),
+    /// Lowercased fragments of every unscoped keyword, for a lowercased
+    /// copy of the raw bytes (when the windows have too many variants).
     Prefilter(AhoCorasick),
+}
+
+/// Case variants of one window per fragment (see the module documentation).
+#[derive(Debug)]
+struct Windows {
+    searcher: packed::Searcher,
+    /// Lowercased fragments and where their window starts in them.
+    fragments: Vec<(Vec<u8>, usize)>,
+}
+
+/// Teddy, the packed searcher's SIMD algorithm, takes up to 64 patterns.
+const MAX_VARIANTS: usize = 64;
+
+impl Windows {
+    fn build(fragments: &[Vec<u8>]) -> Option<Windows> {
+        let mut patterns = std::collections::BTreeSet::new();
+        let mut chosen = Vec::new();
+        for f in fragments {
+            let len = f.len().min(3);
+            // Fewest letters (case variants), then the most punctuation.
+            let (at, window) = f.windows(len).enumerate().min_by_key(|(_, w)| {
+                let letters = w.iter().filter(|b| b.is_ascii_alphabetic()).count();
+                let plain = w.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+                (letters, plain)
+            })?;
+            patterns.extend(case_variants(window));
+            if patterns.len() > MAX_VARIANTS {
+                return None;
+            }
+            chosen.push((f.clone(), at));
+        }
+        let searcher = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&patterns)
+            .build()?;
+        Some(Windows {
+            searcher,
+            fragments: chosen,
+        })
+    }
+
+    /// Does any fragment occur in `raw`, ignoring ASCII case?
+    fn any_in(&self, raw: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(m) = self.searcher.find_in(raw, Span::from(at..raw.len())) {
+            let p = m.start();
+            let found = self.fragments.iter().any(|(f, off)| {
+                p >= *off
+                    && raw
+                        .get(p - off..p - off + f.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(f))
+            });
+            if found {
+                return true;
+            }
+            at = p + 1;
+        }
+        false
+    }
+}
+
+/// Every spelling of `w` under ASCII case changes.
+fn case_variants(w: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::new()];
+    for &b in w {
+        let up = b.to_ascii_uppercase();
+        let mut next = Vec::new();
+        for v in &out {
+            let mut a = v.clone();
+            a.push(b);
+            next.push(a);
+            if up != b {
+                let mut c = v.clone();
+                c.push(up);
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// Whether JSON bytes hold a `\u` escape (a `\u` after an even run of
+/// backslashes; `C:\\users` holds none).
+fn has_unicode_escape(raw: &[u8]) -> bool {
+    memchr::memmem::find_iter(raw, b"\\u").any(|i| {
+        let run = raw[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+        run % 2 == 0
+    })
 }
 
 /// See the module documentation.
@@ -90,6 +189,9 @@ impl KeywordGate {
         let unscoped = match fragments {
             None => Unscoped::Always,
             Some(f) if f.is_empty() => Unscoped::None,
+            Some(f) if Windows::build(&f).is_some() => {
+                Unscoped::Windows(Windows::build(&f).unwrap())
+            }
             // Leftmost-first lets aho-corasick use its SIMD (Teddy) prefilter;
             // for "is there any match" it answers the same as standard semantics.
             Some(f) => AhoCorasick::builder()
@@ -102,11 +204,13 @@ impl KeywordGate {
     }
 
     /// Whether to run the keyword scan on this record. `raw` is the record's
-    /// bytes when there are any; `buf` is scratch space; `scope` says whether
-    /// a logsource holds, `atom` whether an atom was set.
+    /// bytes when there are any, `json` whether they may hold escapes;
+    /// `buf` is scratch space; `scope` says whether a logsource holds, `atom`
+    /// whether an atom was set.
     pub fn needs_scan(
         &self,
         raw: Option<&[u8]>,
+        json: bool,
         buf: &mut Vec<u8>,
         mut scope: impl FnMut(u32) -> bool,
         atom: impl Fn(AtomId) -> bool,
@@ -116,7 +220,9 @@ impl KeywordGate {
         }
         match (&self.unscoped, raw) {
             (Unscoped::None, _) => false,
-            (Unscoped::Prefilter(ac), Some(raw)) if memchr::memmem::find(raw, b"\\u").is_none() => {
+            (_, Some(raw)) if json && has_unicode_escape(raw) => true,
+            (Unscoped::Windows(w), Some(raw)) => w.any_in(raw),
+            (Unscoped::Prefilter(ac), Some(raw)) => {
                 buf.clear();
                 buf.extend_from_slice(raw);
                 buf.make_ascii_lowercase();
@@ -143,4 +249,87 @@ fn fragment(t: &Test) -> Option<Vec<u8>> {
         .flat_map(|b| b.split(|&c| !(0x20..0x7f).contains(&c) || matches!(c, b'"' | b'\\' | b'/')))
         .max_by_key(|f| f.len())?;
     (!best.is_empty()).then(|| best.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mimikatz() -> Vec<Vec<u8>> {
+        [
+            "sekurlsa::",
+            "kerberos::ptt",
+            "eo.oe.kiwi",
+            "mimidrv.sys",
+            "lsadump::",
+            "x:",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
+    }
+
+    fn contains_folded(raw: &[u8], fragments: &[Vec<u8>]) -> bool {
+        let low = raw.to_ascii_lowercase();
+        fragments
+            .iter()
+            .any(|f| memchr::memmem::find(&low, f).is_some())
+    }
+
+    #[test]
+    fn windows_find_fragments_in_any_case() {
+        let w = Windows::build(&mimikatz()[..5]).unwrap();
+        assert!(w.any_in(br#"{"CommandLine":"mimikatz SEKURLSA::logonpasswords"}"#));
+        assert!(w.any_in(b"\xa4Data\xb0KeRbErOs::PtT /ticket"));
+        assert!(!w.any_in(br#"{"CommandLine":"sekurlsa:: "#[..20].as_ref()));
+        assert!(!w.any_in(br#"{"Message":"kerberos::pt lsadump:"}"#));
+        // Window `.b.` at offset 1: a failed candidate at 1 overlaps the
+        // real one at 3.
+        let w = Windows::build(&[b"b.b.c".to_vec()]).unwrap();
+        assert!(w.any_in(b"x.b.B.c"));
+        assert!(!w.any_in(b"x.b.b.d"));
+    }
+
+    #[test]
+    fn too_many_variants_fall_back() {
+        // Letters only: every window has 8 variants, nine fragments exceed 64.
+        let f: Vec<Vec<u8>> = (0..9u8)
+            .map(|i| vec![b'a' + i, b'b' + i, b'c' + i, b'd' + i])
+            .collect();
+        assert!(Windows::build(&f[..8]).is_some());
+        assert!(Windows::build(&f).is_none());
+    }
+
+    #[test]
+    fn unicode_escapes_are_told_from_escaped_backslashes() {
+        assert!(has_unicode_escape(br#"{"a":"mimi\u006batz"}"#));
+        assert!(!has_unicode_escape(br#"{"a":"C:\\users\\x"}"#));
+        assert!(has_unicode_escape(br#"{"a":"C:\\\u0055sers"}"#));
+        assert!(!has_unicode_escape(br#"{"a":"plain"}"#));
+    }
+
+    proptest! {
+        /// The window search answers exactly "does a fragment occur, ignoring
+        /// ASCII case" — candidates that overlap, repeat or sit at the ends
+        /// included.
+        #[test]
+        fn windows_agree_with_a_folded_search(
+            pieces in proptest::collection::vec((0usize..6, 0usize..12, any::<u16>(), any::<u8>()), 0..30),
+        ) {
+            // Each piece: a prefix of a fragment (whole ones included) in a
+            // random case, then one arbitrary byte.
+            let f = mimikatz();
+            let mut raw = Vec::new();
+            for (i, len, case, byte) in pieces {
+                let frag = &f[i];
+                for (k, &b) in frag[..len.min(frag.len())].iter().enumerate() {
+                    raw.push(if case >> (k % 16) & 1 == 1 { b.to_ascii_uppercase() } else { b });
+                }
+                raw.push(byte);
+            }
+            let w = Windows::build(&f).unwrap();
+            prop_assert_eq!(w.any_in(&raw), contains_folded(&raw, &f));
+        }
+    }
 }
