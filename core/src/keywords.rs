@@ -42,24 +42,46 @@ enum Unscoped {
     Prefilter(AhoCorasick),
 }
 
-/// Case variants of one window per fragment (see the module documentation).
+/// One window per fragment, found in the raw bytes (see the module
+/// documentation): windows of punctuation only (`::`) with `memmem`, the
+/// others in every case variant with one Teddy pass.
 #[derive(Debug)]
 struct Windows {
-    searcher: packed::Searcher,
-    /// Lowercased fragments and where their window starts in them.
-    fragments: Vec<(Vec<u8>, usize)>,
+    /// A punctuation window and the fragments it stands for.
+    plain: Vec<(memchr::memmem::Finder<'static>, Vec<Frag>)>,
+    /// Case variants of the other windows, and their fragments.
+    searcher: Option<packed::Searcher>,
+    cased: Vec<Frag>,
 }
+
+/// A lowercased fragment and where its window starts in it.
+type Frag = (Vec<u8>, usize);
 
 /// Teddy, the packed searcher's SIMD algorithm, takes up to 64 patterns.
 const MAX_VARIANTS: usize = 64;
 
 impl Windows {
     fn build(fragments: &[Vec<u8>]) -> Option<Windows> {
+        let mut plain: Vec<(Vec<u8>, Vec<Frag>)> = Vec::new();
         let mut patterns = std::collections::BTreeSet::new();
-        let mut chosen = Vec::new();
+        let mut cased = Vec::new();
         for f in fragments {
+            // A window of punctuation only (3 bytes, else 2) needs no case
+            // variants and is rare in log text.
+            let punct = [3, 2].iter().find_map(|&n| {
+                f.windows(n.min(f.len()))
+                    .position(|w| w.len() >= 2 && w.iter().all(u8::is_ascii_punctuation))
+                    .map(|at| (at, &f[at..at + n.min(f.len())]))
+            });
+            if let Some((at, w)) = punct {
+                match plain.iter_mut().find(|(pw, _)| pw == w) {
+                    Some((_, list)) => list.push((f.clone(), at)),
+                    None => plain.push((w.to_vec(), vec![(f.clone(), at)])),
+                }
+                continue;
+            }
+            // Else 3 bytes: fewest letters (case variants), most punctuation.
             let len = f.len().min(3);
-            // Fewest letters (case variants), then the most punctuation.
             let (at, window) = f.windows(len).enumerate().min_by_key(|(_, w)| {
                 let letters = w.iter().filter(|b| b.is_ascii_alphabetic()).count();
                 let plain = w.iter().filter(|b| b.is_ascii_alphanumeric()).count();
@@ -69,34 +91,59 @@ impl Windows {
             if patterns.len() > MAX_VARIANTS {
                 return None;
             }
-            chosen.push((f.clone(), at));
+            cased.push((f.clone(), at));
         }
-        let searcher = packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostFirst)
-            .builder()
-            .extend(&patterns)
-            .build()?;
+        let searcher = match patterns.is_empty() {
+            true => None,
+            false => Some(
+                packed::Config::new()
+                    .match_kind(packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&patterns)
+                    .build()?,
+            ),
+        };
+        let plain = plain
+            .into_iter()
+            .map(|(w, list)| (memchr::memmem::Finder::new(&w).into_owned(), list))
+            .collect();
         Some(Windows {
+            plain,
             searcher,
-            fragments: chosen,
+            cased,
         })
     }
 
     /// Does any fragment occur in `raw`, ignoring ASCII case?
     fn any_in(&self, raw: &[u8]) -> bool {
-        let mut at = 0;
-        while let Some(m) = self.searcher.find_in(raw, Span::from(at..raw.len())) {
-            let p = m.start();
-            let found = self.fragments.iter().any(|(f, off)| {
+        // Does a fragment of `list` have its window at `p`?
+        let at = |p: usize, list: &[Frag]| {
+            list.iter().any(|(f, off)| {
                 p >= *off
                     && raw
                         .get(p - off..p - off + f.len())
                         .is_some_and(|s| s.eq_ignore_ascii_case(f))
-            });
-            if found {
+            })
+        };
+        for (finder, list) in &self.plain {
+            // Overlapping: `:::` at 1 must not hide `:::` at 2.
+            let mut from = 0;
+            while let Some(i) = finder.find(&raw[from..]) {
+                if at(from + i, list) {
+                    return true;
+                }
+                from += i + 1;
+            }
+        }
+        let Some(searcher) = &self.searcher else {
+            return false;
+        };
+        let mut from = 0;
+        while let Some(m) = searcher.find_in(raw, Span::from(from..raw.len())) {
+            if at(m.start(), &self.cased) {
                 return true;
             }
-            at = p + 1;
+            from = m.start() + 1;
         }
         false
     }
@@ -264,6 +311,7 @@ mod tests {
             "mimidrv.sys",
             "lsadump::",
             "x:",
+            "::::b",
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
@@ -289,6 +337,14 @@ mod tests {
         let w = Windows::build(&[b"b.b.c".to_vec()]).unwrap();
         assert!(w.any_in(b"x.b.B.c"));
         assert!(!w.any_in(b"x.b.b.d"));
+        // Punctuation windows (`::`, `.-`) overlap the same way.
+        let w = Windows::build(&[b"a::::b".to_vec(), b"x.-y".to_vec()]).unwrap();
+        assert!(w.plain.len() == 2 && w.searcher.is_none());
+        assert!(w.any_in(b"c::::a::::B"));
+        assert!(!w.any_in(b"c::::a:::b x.-z"));
+        assert!(w.any_in(b"X.-Y"));
+        let w = Windows::build(&[b"::::b".to_vec()]).unwrap();
+        assert!(w.any_in(b"x:::::B"));
     }
 
     #[test]
@@ -315,7 +371,7 @@ mod tests {
         /// included.
         #[test]
         fn windows_agree_with_a_folded_search(
-            pieces in proptest::collection::vec((0usize..6, 0usize..12, any::<u16>(), any::<u8>()), 0..30),
+            pieces in proptest::collection::vec((0usize..7, 0usize..12, any::<u16>(), any::<u8>()), 0..30),
         ) {
             // Each piece: a prefix of a fragment (whole ones included) in a
             // random case, then one arbitrary byte.
