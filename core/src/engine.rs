@@ -23,6 +23,7 @@ use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
 use crate::record::{scalar_text, Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
+use crate::scope_cache::ScopeCache;
 use crate::shape::{all_strings, Shapes};
 
 /// What happens to records.
@@ -428,10 +429,8 @@ pub struct Scratch {
 struct State {
     atom_stamp: Vec<u32>,
     rule_stamp: Vec<u32>,
-    /// Per scope: `gen * 2 + 1` if true this record, `gen * 2` if false.
-    scope_memo: Vec<u64>,
-    /// Per field: same encoding, whether its gate is open this record.
-    field_memo: Vec<u64>,
+    /// Logsource truths and field gates, per kind of record.
+    scopes: ScopeCache,
     gen: u32,
     hits: Vec<AtomId>,
     candidates: Vec<u32>,
@@ -487,8 +486,7 @@ impl Engine {
             st: State {
                 atom_stamp: vec![0; self.n_atoms],
                 rule_stamp: vec![0; self.rules.len()],
-                scope_memo: vec![0; self.scopes.len()],
-                field_memo: vec![0; self.field_names.len()],
+                scopes: ScopeCache::new(self.scopes.len(), self.field_names.len()),
                 gen: 0,
                 hits: Vec::new(),
                 candidates: Vec::new(),
@@ -641,8 +639,6 @@ impl Engine {
         if st.gen == 0 {
             st.atom_stamp.iter_mut().for_each(|x| *x = 0);
             st.rule_stamp.iter_mut().for_each(|x| *x = 0);
-            st.scope_memo.iter_mut().for_each(|x| *x = 0);
-            st.field_memo.iter_mut().for_each(|x| *x = 0);
             st.gen = 1;
         }
         st.hits.clear();
@@ -662,16 +658,21 @@ impl Engine {
                     later.push((f, v))
                 }
             });
+            // Only logsource fields have set atoms so far: they name the
+            // kind of record (see scope_cache.rs).
+            st.scopes.select(&st.hits);
             for (f, v) in later {
                 if self.field_open(st, f) {
                     self.feed(st, f, v)
                 }
             }
+        } else {
+            st.scopes.select(&[]);
         }
         let scan = match &self.keyword_gate {
             Some(g) => {
                 let (gen, stamps) = (st.gen, &st.atom_stamp);
-                let memo = &mut st.scope_memo;
+                let cache = &mut st.scopes;
                 let (bytes, json) = match raw {
                     Raw::Json(b) => (Some(b), true),
                     Raw::Msgpack(b) => (Some(b), false),
@@ -681,7 +682,7 @@ impl Engine {
                     bytes,
                     json,
                     &mut st.lower,
-                    |id| scope_holds(&self.scopes, memo, stamps, gen, id),
+                    |id| cache.scope(&self.scopes, id, |a| stamps[a as usize] == gen),
                     |a| stamps[a as usize] == gen,
                 )
             }
@@ -726,9 +727,7 @@ impl Engine {
             let rule = &self.rules[r as usize];
             // Most candidates come from needles shared with other logsources:
             // their logsource, evaluated once per record, rules them out.
-            if scope_holds(&self.scopes, &mut st.scope_memo, stamps, gen, rule.scope)
-                && rule.full.eval(&atom)
-            {
+            if st.scopes.scope(&self.scopes, rule.scope, atom) && rule.full.eval(&atom) {
                 st.matched.push(r);
             }
         }
@@ -740,15 +739,15 @@ impl Engine {
         let Some(ids) = &self.field_gate[f as usize] else {
             return true;
         };
-        let gen = st.gen as u64;
-        let memo = st.field_memo[f as usize];
-        if memo >> 1 == gen {
-            return memo & 1 == 1;
+        if let Some(open) = st.scopes.field(f) {
+            return open;
         }
-        let open = ids
-            .iter()
-            .any(|&id| scope_holds(&self.scopes, &mut st.scope_memo, &st.atom_stamp, st.gen, id));
-        st.field_memo[f as usize] = (gen << 1) | open as u64;
+        let (gen, stamps) = (st.gen, &st.atom_stamp);
+        let open = ids.iter().any(|&id| {
+            st.scopes
+                .scope(&self.scopes, id, |a| stamps[a as usize] == gen)
+        });
+        st.scopes.set_field(f, open);
         open
     }
 
@@ -902,16 +901,6 @@ fn fieldref_holds(
             RefKind::Contains => b.is_empty() || a.windows(b.len()).any(|w| w == b),
         })
     })
-}
-
-/// Whether logsource `id` holds for the current record, memoised per record
-/// (`gen * 2 + 1` true, `gen * 2` false).
-fn scope_holds(scopes: &[Expr], memo: &mut [u64], stamps: &[u32], gen: u32, id: u32) -> bool {
-    let m = &mut memo[id as usize];
-    if *m >> 1 != gen as u64 {
-        *m = ((gen as u64) << 1) | scopes[id as usize].eval(&|a| stamps[a as usize] == gen) as u64;
-    }
-    *m & 1 == 1
 }
 
 /// Which fields logsource predicates read, and for every other field the

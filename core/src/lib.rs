@@ -27,6 +27,7 @@ pub mod pattern;
 pub mod profile;
 pub mod record;
 pub mod rule;
+mod scope_cache;
 pub mod settings;
 pub mod shape;
 pub mod timeparts;
