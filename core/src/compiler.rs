@@ -297,6 +297,10 @@ pub struct Compiled {
     pub full: Expr,
     /// The logsource alone: which records the rule can fire on at all.
     pub scope: Expr,
+    /// What must hold once `scope` is known to: the detection when every
+    /// logsource variant maps the fields alike (`full` = `scope` and it),
+    /// else `full`.
+    pub program: Expr,
 }
 
 impl<'a> Compiler<'a> {
@@ -342,10 +346,16 @@ impl<'a> Compiler<'a> {
             scopes.push(scope.clone());
             fulls.push(Expr::and(vec![scope, d]));
         }
+        let full = Expr::or(fulls);
+        let program = match dets.iter().all(|d| *d == dets[0]) {
+            true => dets[0].clone(),
+            false => full.clone(),
+        };
         Ok(Compiled {
             detection: Expr::or(dets),
-            full: Expr::or(fulls),
+            full,
             scope: Expr::or(scopes),
+            program,
         })
     }
 

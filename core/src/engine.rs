@@ -149,7 +149,8 @@ pub struct BuildReport {
 
 struct RuleEntry {
     meta: Meta,
-    full: Expr,
+    /// Evaluated once the rule's logsource holds (see `Compiled::program`).
+    program: Expr,
     /// Index into `Engine::scopes`: rules of one logsource share it.
     scope: u32,
     tag_json: String,
@@ -287,6 +288,7 @@ impl EngineBuilder {
                             Unmapped::Inactive => {
                                 c.detection = Expr::Const(false);
                                 c.full = Expr::Const(false);
+                                c.program = Expr::Const(false);
                                 c.scope = Expr::Const(false);
                                 report.inactive += 1;
                                 format!("logsource ({}) is not in the logsource map: loaded but inactive (add it with --logsources, or use --unmapped-logsources all)", rule.logsource)
@@ -312,7 +314,7 @@ impl EngineBuilder {
                         tag_json: output::tag_json(&rule.meta),
                         tag_msgpack: output::tag_msgpack(&rule.meta),
                         meta: rule.meta.clone(),
-                        full: c.full,
+                        program: c.program,
                         scope,
                     });
                 }
@@ -727,7 +729,7 @@ impl Engine {
             let rule = &self.rules[r as usize];
             // Most candidates come from needles shared with other logsources:
             // their logsource, evaluated once per record, rules them out.
-            if st.scopes.scope(&self.scopes, rule.scope, atom) && rule.full.eval(&atom) {
+            if st.scopes.scope(&self.scopes, rule.scope, atom) && rule.program.eval(&atom) {
                 st.matched.push(r);
             }
         }

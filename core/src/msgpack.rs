@@ -185,12 +185,25 @@ pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
     };
     let mut pos = h;
     for _ in 0..n {
-        let kl = value_len_depth(record.get(pos..)?, 1)?;
-        let vl = value_len_depth(record.get(pos + kl..)?, 1)?;
+        let kl = scalar_len(record.get(pos..)?)?;
+        let vl = scalar_len(record.get(pos + kl..)?)?;
         spans.push((pos, pos + kl, pos + kl + vl));
         pos += kl + vl;
     }
     (pos == record.len()).then_some(())
+}
+
+/// [`value_len_depth`] at depth 1, with the common root values — short
+/// strings and small integers — measured inline.
+#[inline]
+fn scalar_len(b: &[u8]) -> Option<usize> {
+    let total = match *b.first()? {
+        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 1,
+        m @ 0xa0..=0xbf => 1 + (m & 0x1f) as usize,
+        0xd9 => 2 + *b.get(1)? as usize,
+        _ => return value_len_depth(b, 1),
+    };
+    (total <= b.len()).then_some(total)
 }
 
 /// A map record whose root entries [`index_map`] has measured: picking the
