@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use sigmaline_core::{EngineBuilder, RuleSet, Unmapped};
+use sigmaline_core::{Engine, EngineBuilder, RuleSet, Scratch, Unmapped};
 
 fn builder() -> EngineBuilder {
     EngineBuilder::new().unmapped(Unmapped::Everywhere)
@@ -46,6 +46,23 @@ fn rejected(detection: &str) -> String {
     let (engine, report) = builder().build(&set).unwrap();
     assert_eq!(engine.rule_count(), 0);
     report.rejected[0].reason.clone()
+}
+
+/// An engine from whole rule documents, with the default (Windows) mappings.
+fn windows_engine(text: &str) -> Engine {
+    let mut set = RuleSet::default();
+    set.add_str(text, Path::new("t.yml"));
+    EngineBuilder::new().build(&set).unwrap().0
+}
+
+/// The titles of the rules a JSON record matches.
+fn titles(engine: &Engine, s: &mut Scratch, record: &str) -> Vec<String> {
+    engine
+        .match_json(s, record.as_bytes())
+        .unwrap()
+        .iter()
+        .map(|&r| engine.rule(r).title.clone())
+        .collect()
 }
 
 const SEL: &str = "  condition: sel";
@@ -438,14 +455,12 @@ fn keywords_survive_json_unicode_escapes() {
 #[test]
 fn scoped_keyword_rules_fire_only_in_their_logsource() {
     let text = "title: k\nid: k1\nlogsource: {product: windows, service: security}\ndetection:\n  keywords:\n    - 'ESX Admins'\n  condition: keywords\n";
-    let mut set = RuleSet::default();
-    set.add_str(text, Path::new("k.yml"));
-    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let engine = windows_engine(text);
     let mut s = engine.scratch();
-    let sec = br#"{"EventID":4728,"Channel":"Security","TargetUserName":"ESX Admins"}"#;
-    assert_eq!(engine.match_json(&mut s, sec).unwrap().len(), 1);
-    let sysmon = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"net group \"ESX Admins\""}"#;
-    assert!(engine.match_json(&mut s, sysmon).unwrap().is_empty());
+    let sec = r#"{"EventID":4728,"Channel":"Security","TargetUserName":"ESX Admins"}"#;
+    assert_eq!(titles(&engine, &mut s, sec), ["k"]);
+    let sysmon = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"net group \"ESX Admins\""}"#;
+    assert!(titles(&engine, &mut s, sysmon).is_empty());
 }
 
 /// The keyword scan is skipped when no keyword outcome can change a rule
@@ -453,19 +468,12 @@ fn scoped_keyword_rules_fire_only_in_their_logsource() {
 #[test]
 fn keyword_gate_follows_the_rest_of_the_detection() {
     let text = "title: esx\nid: k1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4728\n  keywords:\n    - 'ESX Admins'\n  condition: sel and keywords\n---\ntitle: not-esx\nid: k2\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4729\n  keywords:\n    - 'ESX Admins'\n  condition: sel and not keywords\n";
-    let mut set = RuleSet::default();
-    set.add_str(text, Path::new("k.yml"));
-    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let engine = windows_engine(text);
     let mut s = engine.scratch();
-    let mut titles = |event: u32, user: &str| -> Vec<String> {
+    let mut titles = |event: u32, user: &str| {
         let rec =
             format!(r#"{{"EventID":{event},"Channel":"Security","TargetUserName":"{user}"}}"#);
-        engine
-            .match_json(&mut s, rec.as_bytes())
-            .unwrap()
-            .iter()
-            .map(|&r| engine.rule(r).title.clone())
-            .collect()
+        titles(&engine, &mut s, &rec)
     };
     assert_eq!(titles(4728, "ESX Admins"), ["esx"]);
     assert!(titles(4728, "Domain Admins").is_empty());
@@ -482,18 +490,9 @@ fn fields_of_other_logsources_do_not_change_results() {
     // Field gates skip `Message` on records outside the Application log; the
     // rule must still fire inside it, and `null` tests must still hold.
     let text = "title: a\nid: a1\nlogsource: {product: windows, service: application}\ndetection:\n  sel:\n    Message|contains: AteraAgent\n  condition: sel\n---\ntitle: b\nid: b1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4624\n    TargetUserName: null\n  condition: sel\n";
-    let mut set = RuleSet::default();
-    set.add_str(text, Path::new("g.yml"));
-    let (engine, _) = EngineBuilder::new().build(&set).unwrap();
+    let engine = windows_engine(text);
     let mut s = engine.scratch();
-    let mut titles = |rec: &str| -> Vec<String> {
-        engine
-            .match_json(&mut s, rec.as_bytes())
-            .unwrap()
-            .iter()
-            .map(|&r| engine.rule(r).title.clone())
-            .collect()
-    };
+    let mut titles = |rec: &str| titles(&engine, &mut s, rec);
     assert_eq!(
         titles(r#"{"Channel":"Application","Message":"Installing AteraAgent"}"#),
         ["a"]
