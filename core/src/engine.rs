@@ -21,7 +21,7 @@ use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
-use crate::record::{scalar_text, Doc, Scalar, TapeDoc};
+use crate::record::{scalar_bytes, Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
 use crate::scope_cache::ScopeCache;
 use crate::shape::{all_strings, Shapes};
@@ -663,7 +663,7 @@ impl Engine {
             // Only logsource fields have set atoms so far: they name the
             // kind of record (see scope_cache.rs).
             st.scopes.select(&st.hits);
-            for (f, v) in later {
+            for &(f, v) in &later {
                 if self.field_open(st, f) {
                     self.feed(st, f, v)
                 }
@@ -758,15 +758,15 @@ impl Engine {
         for i in 0..m.present.len() {
             st.set(m.present[i]);
         }
-        let mut text = std::mem::take(&mut st.text);
-        if scalar_text(v, &mut text) {
+        let mut buf = std::mem::take(&mut st.text);
+        if let Some(text) = scalar_bytes(v, &mut buf) {
             for i in 0..m.nonnull.len() {
                 st.set(m.nonnull[i]);
             }
             if m.reads_values() {
                 // A value seen recently replays its atoms (see memo.rs).
-                let hash = Memo::fits(text.len()).then(|| Memo::hash(f, &text));
-                match hash.and_then(|h| st.memo.get(f, h, &text)) {
+                let hash = Memo::fits(text.len()).then(|| Memo::hash(f, text));
+                match hash.and_then(|h| st.memo.get(f, h, text)) {
                     Some(atoms) => {
                         for &a in atoms {
                             let s = &mut st.atom_stamp[a as usize];
@@ -781,13 +781,13 @@ impl Engine {
                         let mut found = std::mem::take(&mut st.found);
                         found.clear();
                         let mut segs = std::mem::take(&mut st.segs);
-                        m.run(f, &text, &mut lower, &mut segs, &mut |a| {
+                        m.run(f, text, &mut lower, &mut segs, &mut |a| {
                             found.push(a);
                             st.set(a)
                         });
                         st.segs = segs;
                         if let Some(h) = hash {
-                            st.memo.put(f, h, &text, &found);
+                            st.memo.put(f, h, text, &found);
                         }
                         st.lower = lower;
                         st.found = found;
@@ -797,16 +797,16 @@ impl Engine {
             if self.keep_values[f as usize] {
                 let b = &mut st.kept_bytes;
                 let raw = b.len()..b.len() + text.len();
-                b.extend_from_slice(&text);
+                b.extend_from_slice(text);
                 let mut lower = std::mem::take(&mut st.lower);
-                crate::pattern::fold_case(&text, &mut lower);
+                crate::pattern::fold_case(text, &mut lower);
                 let low = b.len()..b.len() + lower.len();
                 b.extend_from_slice(&lower);
                 st.lower = lower;
                 st.kept.push((f, raw, low));
             }
         }
-        st.text = text;
+        st.text = buf;
     }
 
     /// Filters one JSON record according to the mode: appends what should

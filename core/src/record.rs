@@ -144,6 +144,19 @@ pub fn scalar_text(s: Scalar<'_>, buf: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The text Sigma compares a scalar as, without copying strings: a
+/// string's own bytes, other scalars written into `buf`; `None` for null.
+pub fn scalar_bytes<'b>(s: Scalar<'b>, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    match s {
+        Scalar::Str(b) => Some(b),
+        Scalar::Null => None,
+        other => {
+            scalar_text(other, buf);
+            Some(buf)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +191,12 @@ mod tests {
         assert!(scalar_text(Scalar::Float(1.5), &mut b));
         assert_eq!(b, b"1.5");
         assert!(!scalar_text(Scalar::Null, &mut b));
+        assert_eq!(scalar_bytes(Scalar::UInt(7), &mut b), Some(&b"7"[..]));
+        assert_eq!(
+            scalar_bytes(Scalar::Bool(false), &mut b),
+            Some(&b"false"[..])
+        );
+        assert_eq!(scalar_bytes(Scalar::Str(b"x"), &mut b), Some(&b"x"[..]));
+        assert_eq!(scalar_bytes(Scalar::Null, &mut b), None);
     }
 }
