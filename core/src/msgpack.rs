@@ -111,8 +111,13 @@ impl<'a> MsgDoc<'a> {
 impl<'a> Doc<'a> for MsgDoc<'a> {
     fn scalar(&self) -> Option<Scalar<'a>> {
         let b = self.0;
+        let m = *b.first()?;
+        // Most values are short strings.
+        if m & 0xe0 == 0xa0 {
+            return b.get(1..1 + (m & 0x1f) as usize).map(Scalar::Str);
+        }
         let int = |n: usize| be(b, 1, n).map(|v| v as u64);
-        Some(match *b.first()? {
+        Some(match m {
             m @ 0x00..=0x7f => Scalar::Int(m as i64),
             m @ 0xe0..=0xff => Scalar::Int(m as i8 as i64),
             0xc0 => Scalar::Null,
@@ -193,15 +198,40 @@ pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
     (pos == record.len()).then_some(())
 }
 
+/// The whole length of a value by its first byte, for the values whose
+/// length the first byte fixes (fixints, nil, booleans, fixstr, numbers);
+/// 0 for the others.
+const FIXED_LEN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut m = 0;
+    while m < 256 {
+        t[m] = match m as u8 {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 1,
+            0xa0..=0xbf => 1 + (m as u8 & 0x1f),
+            0xcc | 0xd0 => 2,
+            0xcd | 0xd1 | 0xd4 => 3,
+            0xd5 => 4,
+            0xca | 0xce | 0xd2 => 5,
+            0xd6 => 6,
+            0xcb | 0xcf | 0xd3 => 9,
+            0xd7 => 10,
+            0xd8 => 18,
+            _ => 0,
+        };
+        m += 1;
+    }
+    t
+};
+
 /// [`value_len_depth`] at depth 1, with the common root values — short
-/// strings and small integers — measured inline.
+/// strings and numbers — measured by a table lookup.
 #[inline]
 fn scalar_len(b: &[u8]) -> Option<usize> {
-    let total = match *b.first()? {
-        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 1,
-        m @ 0xa0..=0xbf => 1 + (m & 0x1f) as usize,
-        0xd9 => 2 + *b.get(1)? as usize,
-        _ => return value_len_depth(b, 1),
+    let m = *b.first()?;
+    let total = match FIXED_LEN[m as usize] {
+        0 if m == 0xd9 => 2 + *b.get(1)? as usize,
+        0 => return value_len_depth(b, 1),
+        n => n as usize,
     };
     (total <= b.len()).then_some(total)
 }
@@ -251,6 +281,23 @@ impl<'a> Doc<'a> for IndexedDoc<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scalar_len_agrees_with_the_full_measure() {
+        // Every first byte, with tails of every length up to 40: small bytes
+        // (short str8/array/map lengths) and mixed ones.
+        let small = [3u8; 40];
+        let mixed: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        for tail in [&small[..], &mixed[..]] {
+            for m in 0..=255u8 {
+                for n in 0..tail.len() {
+                    let mut b = vec![m];
+                    b.extend_from_slice(&tail[..n]);
+                    assert_eq!(scalar_len(&b), value_len_depth(&b, 1), "{m:#04x} + {n}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn index_map_validates_and_spans_the_root() {
