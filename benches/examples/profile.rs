@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Arguments: `json|msgpack` (default msgpack), records (3,000), passes (2;
-//! the first warms the memos as a long-running shipper's would be).
+//! the first warms the memos as a long-running shipper's would be), and an
+//! NDJSON file to read instead of the OTRF sample (to profile one kind of
+//! event).
 
 use std::time::Instant;
 
@@ -23,7 +25,16 @@ fn main() {
         std::process::exit(2);
     };
     let engine = sigmaline_benches::windows_pack_engine(&corpus);
-    let lines = sigmaline_benches::otrf_lines(&corpus, n);
+    let lines = match args.get(4) {
+        Some(path) => std::fs::read(path)
+            .expect("records file")
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(n)
+            .map(<[u8]>::to_vec)
+            .collect(),
+        None => sigmaline_benches::otrf_lines(&corpus, n),
+    };
     let records: Vec<Vec<u8>> = match format {
         "json" => lines,
         "msgpack" => lines

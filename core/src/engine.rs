@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use crate::compiler::{AtomId, Compiler, Expr, FieldId, RefKind, Test, KEYWORDS};
 use crate::error::{Error, RecordError};
+use crate::groups::Groups;
 use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
@@ -183,6 +184,9 @@ pub struct Engine {
     always: Vec<u32>,
     rules: Vec<RuleEntry>,
     n_atoms: usize,
+    /// Long OR lists of atoms as one atom each, stamped after the real ones
+    /// (see groups.rs).
+    groups: Groups,
     tag_field: String,
     mode: Mode,
     max_record_bytes: usize,
@@ -385,6 +389,8 @@ impl EngineBuilder {
                 &detections,
             )
         });
+        // Only now: triggers and gates above read the original atoms.
+        let groups = Groups::build(rules.iter_mut().map(|r| &mut r.program), atoms.list.len());
         let engine = Engine {
             shapes: Shapes::compile(&self.profiles, &atoms.fields),
             field_names: atoms.fields.names.clone(),
@@ -400,6 +406,7 @@ impl EngineBuilder {
             always,
             rules,
             n_atoms: atoms.list.len(),
+            groups,
             tag_field: self.tag_field.clone(),
             mode: self.mode,
             max_record_bytes: self.max_record_bytes,
@@ -486,7 +493,7 @@ impl Engine {
         Scratch {
             spans: Vec::new(),
             st: State {
-                atom_stamp: vec![0; self.n_atoms],
+                atom_stamp: vec![0; self.n_atoms + self.groups.count()],
                 rule_stamp: vec![0; self.rules.len()],
                 scopes: ScopeCache::new(self.scopes.len(), self.field_names.len()),
                 gen: 0,
@@ -710,7 +717,11 @@ impl Engine {
             }
         }
         for i in 0..st.hits.len() {
-            for &r in &self.trigger_rules[st.hits[i] as usize] {
+            let a = st.hits[i];
+            for &g in self.groups.of(a) {
+                st.atom_stamp[g as usize] = st.gen;
+            }
+            for &r in &self.trigger_rules[a as usize] {
                 if st.rule_stamp[r as usize] != st.gen {
                     st.rule_stamp[r as usize] = st.gen;
                     st.candidates.push(r);

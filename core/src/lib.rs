@@ -15,6 +15,7 @@ pub mod compiler;
 pub mod condition;
 pub mod engine;
 pub mod error;
+mod groups;
 pub mod keywords;
 pub mod loader;
 pub mod logsource;
