@@ -147,7 +147,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    x % 11 == 0
+                    x.is_multiple_of(11)
                 })
                 .collect();
             let mut stamps = hits.clone();
