@@ -48,6 +48,103 @@ impl Default for KeyFilter {
     }
 }
 
+/// A key's identity in three words: its length and its first and last
+/// bytes, which together are the whole key up to 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyWords {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl KeyWords {
+    #[inline(always)]
+    fn of(k: &[u8]) -> KeyWords {
+        let n = k.len();
+        let word = |at: usize| u32::from_le_bytes(k[at..at + 4].try_into().unwrap()) as u64;
+        let (head, tail) = match n {
+            0 => (0, 0),
+            1..=3 => (
+                k[0] as u64 | (k[n / 2] as u64) << 8 | (k[n - 1] as u64) << 16,
+                0,
+            ),
+            4..=7 => (word(0), word(n - 4)),
+            _ => (
+                u64::from_le_bytes(k[..8].try_into().unwrap()),
+                u64::from_le_bytes(k[n - 8..].try_into().unwrap()),
+            ),
+        };
+        KeyWords { len: n, head, tail }
+    }
+
+    #[inline]
+    fn slot(&self) -> usize {
+        let x = self.head ^ self.tail.rotate_left(23) ^ self.len as u64;
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_SLOT_BITS)) as usize
+    }
+}
+
+const KEY_SLOT_BITS: u32 = 12;
+
+/// The keys of a passthrough node. Most keys of a record are Sigma field
+/// names, so most lookups succeed and their cost is the compare: keys are
+/// compared as [`KeyWords`] (the bytes between the first and last eight
+/// only for keys over 16 bytes), found by a slot of those words; a key no
+/// rule reads usually lands on an empty slot.
+#[derive(Debug)]
+struct KeyTable<V> {
+    /// `entries[starts[s]..starts[s + 1]]` are the keys in slot `s`.
+    starts: Box<[u16]>,
+    entries: Vec<(KeyWords, Box<[u8]>, V)>,
+}
+
+impl<V: Copy> KeyTable<V> {
+    fn new(keys: impl IntoIterator<Item = (Box<[u8]>, V)>) -> KeyTable<V> {
+        let mut entries: Vec<(KeyWords, Box<[u8]>, V)> = keys
+            .into_iter()
+            .map(|(k, v)| (KeyWords::of(&k), k, v))
+            .collect();
+        assert!(entries.len() < u16::MAX as usize, "too many field names");
+        entries.sort_by_key(|e| e.0.slot());
+        let mut starts = vec![0u16; (1 << KEY_SLOT_BITS) + 1];
+        for e in &entries {
+            starts[e.0.slot() + 1] += 1;
+        }
+        for s in 1..starts.len() {
+            starts[s] += starts[s - 1];
+        }
+        KeyTable {
+            starts: starts.into(),
+            entries,
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, k: &[u8]) -> Option<V> {
+        let w = KeyWords::of(k);
+        let s = w.slot();
+        let (a, b) = (self.starts[s] as usize, self.starts[s + 1] as usize);
+        self.entries[a..b]
+            .iter()
+            .find(|e| {
+                // Middles are short (field names): a loop beats a memcmp call.
+                e.0 == w
+                    && (w.len <= 16
+                        || e.1[8..w.len - 8]
+                            .iter()
+                            .zip(&k[8..w.len - 8])
+                            .all(|(a, b)| a == b))
+            })
+            .map(|e| e.2)
+    }
+}
+
+impl<V: Copy> Default for KeyTable<V> {
+    fn default() -> Self {
+        KeyTable::new([])
+    }
+}
+
 /// What a passthrough node's key leads to: a child node, a field, or both.
 type KeyStep = (Option<usize>, Option<FieldId>);
 
@@ -61,8 +158,7 @@ struct Node {
     passthrough: bool,
     /// For a passthrough node: each key's child node and field, so a key
     /// costs one lookup (children and field names merged).
-    keys: HashMap<Box<[u8]>, KeyStep>,
-    keys_filter: KeyFilter,
+    keys: KeyTable<KeyStep>,
     /// This node is the positional array (see `Positional`).
     positional: bool,
 }
@@ -200,8 +296,7 @@ impl Shapes {
                 for (k, &c) in &node.children {
                     keys.insert(k.clone(), (Some(c), by_name.get(k).copied()));
                 }
-                node.keys_filter = KeyFilter::new(keys.keys().map(|k| &k[..]));
-                node.keys = keys;
+                node.keys = KeyTable::new(keys);
             }
         }
         let mut detect = HashMap::default();
@@ -285,11 +380,8 @@ impl Shapes {
         }
         if node.passthrough {
             v.entries(|k, child| {
-                if !node.keys_filter.may_contain(k) && node.wildcard.is_none() {
-                    return;
-                }
                 match node.keys.get(k) {
-                    Some(&(Some(c), f)) => {
+                    Some((Some(c), f)) => {
                         self.walk_node(shape, c, child, layout, sink);
                         // An explicit mapping of a passthrough key keeps the key's own name too.
                         if let Some(f) = f {
@@ -299,7 +391,7 @@ impl Shapes {
                     _ if node.wildcard.is_some() => {
                         self.walk_node(shape, node.wildcard.unwrap(), child, layout, sink)
                     }
-                    Some(&(None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
+                    Some((None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
                     _ => {}
                 }
             });
@@ -348,5 +440,78 @@ pub fn all_strings<'a, D: Doc<'a>>(v: D, f: &mut impl FnMut(&[u8])) {
     }
     if !v.items(|i| all_strings(i, f)) {
         v.entries(|_, c| all_strings(c, f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The key table answers like a hash map: for its keys, for keys
+        /// one byte away from them (at any position), and for others.
+        #[test]
+        fn key_table_answers_like_a_map(
+            keys in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..60),
+            probes in proptest::collection::vec((any::<proptest::sample::Index>(), any::<proptest::sample::Index>(), any::<u8>()), 0..60),
+            others in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
+        ) {
+            let map: HashMap<Box<[u8]>, usize> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone().into_boxed_slice(), i))
+                .collect();
+            let table = KeyTable::new(map.iter().map(|(k, &v)| (k.clone(), v)));
+            let mut queries: Vec<Vec<u8>> = keys.clone();
+            queries.extend(others);
+            if !keys.is_empty() {
+                for (k, at, b) in probes {
+                    let mut q = keys[k.index(keys.len())].clone();
+                    if !q.is_empty() {
+                        let i = at.index(q.len());
+                        q[i] ^= b.max(1);
+                    }
+                    queries.push(q);
+                }
+            }
+            for q in &queries {
+                prop_assert_eq!(table.get(q), map.get(&q[..]).copied(), "{:?}", q);
+            }
+        }
+    }
+
+    #[test]
+    fn key_words_tell_apart_keys_of_every_short_length() {
+        let keys: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"ab",
+            b"ba",
+            b"abc",
+            b"acc",
+            b"abcd",
+            b"abdd",
+            b"Image",
+            b"image",
+            b"CommandLine",
+            b"CommandLina",
+            b"SourceProcessGUID",
+            b"SourceProcessGUIE",
+            b"SourceProcesxGUID",
+            b"TargetProcessGUID",
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                let same = KeyWords::of(a) == KeyWords::of(b);
+                // Equal words are only allowed where the middle decides (> 16 bytes).
+                assert!(!same || a.len() > 16, "{a:?} {b:?}");
+            }
+        }
+        let table = KeyTable::new(keys.iter().enumerate().map(|(i, k)| (Box::from(*k), i)));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(table.get(k), Some(i));
+        }
+        assert_eq!(table.get(b"Imag"), None);
     }
 }
