@@ -415,16 +415,6 @@ impl EngineBuilder {
     }
 }
 
-/// Reads one byte of every cache line of `record`. The msgpack index hops
-/// from value to value, each hop's address known only once the previous
-/// length is read: in a cold record every new line is a wait for memory,
-/// one after the other. Independent loads first let the CPU fetch the lines
-/// together.
-fn touch(record: &[u8]) {
-    let x = record.chunks(64).fold(0u8, |x, line| x ^ line[0]);
-    std::hint::black_box(x);
-}
-
 /// The bytes a record was read from, for the keyword gate's raw scan.
 #[derive(Clone, Copy)]
 enum Raw<'a> {
@@ -588,7 +578,7 @@ impl Engine {
         record: &[u8],
     ) -> Result<&'s [u32], RecordError> {
         self.check_size(record)?;
-        touch(record);
+        crate::msgpack::touch(record);
         if index_map(record, &mut s.spans).is_none() {
             return Err(match MsgDoc::new(record) {
                 Some(_) => RecordError::NotAnObject,

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use sigmaline_core::{Engine, Scratch};
 
 use crate::handle::Stats;
-use sigmaline_core::msgpack::{array_header, value_len};
+use sigmaline_core::msgpack::{array_header, touch, value_len};
 
 /// What became of a chunk.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,8 +32,14 @@ pub fn filter_chunk(
     let mut out = Vec::new();
     let mut modified = false;
     let mut body_out = Vec::new();
-    let mut pos = 0;
+    let (mut pos, mut touched) = (0, 0);
     while pos < data.len() {
+        // Each line once, a few events ahead of the walk (see `touch`).
+        let ahead = (pos + 16 * 1024).min(data.len());
+        if touched < ahead {
+            touch(&data[touched.max(pos)..ahead]);
+            touched = ahead;
+        }
         let rest = &data[pos..];
         let Some(len) = value_len(rest) else {
             // Undecodable from here on: keep the bytes, count one malformed record.
@@ -91,16 +97,18 @@ pub fn filter_chunk(
 }
 
 /// The raw header (timestamp, or `[timestamp, metadata]`) and body of an
-/// event `[header, body]`.
+/// event `[header, body]`. `event` is one whole msgpack value (measured by
+/// `value_len`), so after the header the body is the rest, exactly: it is
+/// not measured a second time.
 fn split_event(event: &[u8]) -> Option<(&[u8], &[u8])> {
     let (n, h) = array_header(event)?;
     if n != 2 {
         return None;
     }
-    let hl = value_len(&event[h..])?;
+    let hl = value_len(event.get(h..)?)?;
     let header = &event[h..h + hl];
     let body = &event[h + hl..];
-    (value_len(body)? == body.len()).then_some((header, body))
+    (!body.is_empty()).then_some((header, body))
 }
 
 /// A v2 header `[ext-timestamp, metadata]` or v1 timestamp whose seconds are
