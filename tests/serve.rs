@@ -26,7 +26,14 @@ impl Drop for Sidecar {
     }
 }
 
+/// Where a sidecar's stderr goes (a file: a pipe nobody reads could fill).
+fn log_path(listen: &str) -> PathBuf {
+    let name: String = listen.chars().filter(char::is_ascii_alphanumeric).collect();
+    std::env::temp_dir().join(format!("sigmaline-serve-{}-{name}.log", std::process::id()))
+}
+
 fn sidecar(listen: &str, forward: u16) -> Sidecar {
+    let log = std::fs::File::create(log_path(listen)).unwrap();
     Sidecar(
         Command::new(env!("CARGO_BIN_EXE_sigmaline"))
             .args(["serve", "--rules"])
@@ -38,10 +45,41 @@ fn sidecar(listen: &str, forward: u16) -> Sidecar {
                 &format!("127.0.0.1:{forward}"),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap(),
     )
+}
+
+/// A TCP sidecar forwarding to `forward`, and a connection to it. The
+/// listen port is picked free and released before the sidecar binds it, so
+/// another process may take it in between: then the sidecar exits with a
+/// bind error and we start over on a fresh port.
+fn tcp_sidecar(forward: u16) -> (Sidecar, TcpStream) {
+    let mut why = String::new();
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("tcp://127.0.0.1:{port}");
+        let mut side = sidecar(&listen, forward);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+                return (side, c);
+            }
+            if let Ok(Some(status)) = side.0.try_wait() {
+                let log = std::fs::read_to_string(log_path(&listen)).unwrap_or_default();
+                why = format!("sidecar exited ({status}): {log}");
+                break;
+            }
+            why = format!("{listen} not listening after 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no sidecar listening: {why}");
 }
 
 fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -86,20 +124,12 @@ fn check(sent: &[String], got: &[String]) {
 fn tcp_and_unix_sockets_forward_in_order() {
     let sink = TcpListener::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port();
-    let listen_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let sock = std::env::temp_dir().join(format!("sigmaline-serve-{}.sock", std::process::id()));
-    let _tcp = sidecar(&format!("tcp://127.0.0.1:{listen_port}"), sink_port);
+    let (_tcp, mut c) = tcp_sidecar(sink_port);
     let _unix = sidecar(&format!("unix:{}", sock.display()), sink_port);
     let sent = lines(1000);
     let payload: String = sent.iter().map(|l| format!("{l}\n")).collect();
 
-    let mut c = retry("tcp listener", || {
-        TcpStream::connect(("127.0.0.1", listen_port)).ok()
-    });
     c.write_all(payload.as_bytes()).unwrap();
     drop(c);
     let (s, _) = sink.accept().unwrap();
@@ -118,15 +148,7 @@ fn tcp_and_unix_sockets_forward_in_order() {
 fn a_stalled_target_stalls_the_sender_not_the_memory() {
     let sink = TcpListener::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port();
-    let listen_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let side = sidecar(&format!("tcp://127.0.0.1:{listen_port}"), sink_port);
-    let mut c = retry("tcp listener", || {
-        TcpStream::connect(("127.0.0.1", listen_port)).ok()
-    });
+    let (side, mut c) = tcp_sidecar(sink_port);
     let (_held, _) = sink.accept().unwrap(); // accepted, never read
     c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
     let line = format!("{BENIGN},\"pad\":\"{}\"}}\n", "x".repeat(1000));
