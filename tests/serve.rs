@@ -17,38 +17,36 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-struct Sidecar(Child);
+/// A running sidecar and the file its stderr goes to (a file: a pipe
+/// nobody reads could fill); both go when it is dropped.
+struct Sidecar(Child, PathBuf);
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
     }
 }
 
-/// Where a sidecar's stderr goes (a file: a pipe nobody reads could fill).
-fn log_path(listen: &str) -> PathBuf {
-    let name: String = listen.chars().filter(char::is_ascii_alphanumeric).collect();
-    std::env::temp_dir().join(format!("sigmaline-serve-{}-{name}.log", std::process::id()))
-}
-
 fn sidecar(listen: &str, forward: u16) -> Sidecar {
-    let log = std::fs::File::create(log_path(listen)).unwrap();
-    Sidecar(
-        Command::new(env!("CARGO_BIN_EXE_sigmaline"))
-            .args(["serve", "--rules"])
-            .arg(root().join("examples/rules"))
-            .args([
-                "--listen",
-                listen,
-                "--forward",
-                &format!("127.0.0.1:{forward}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap(),
-    )
+    let name: String = listen.chars().filter(char::is_ascii_alphanumeric).collect();
+    let log =
+        std::env::temp_dir().join(format!("sigmaline-serve-{}-{name}.log", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_sigmaline"))
+        .args(["serve", "--rules"])
+        .arg(root().join("examples/rules"))
+        .args([
+            "--listen",
+            listen,
+            "--forward",
+            &format!("127.0.0.1:{forward}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    Sidecar(child, log)
 }
 
 /// A TCP sidecar forwarding to `forward`, and a connection to it. The
@@ -57,27 +55,26 @@ fn sidecar(listen: &str, forward: u16) -> Sidecar {
 /// bind error and we start over on a fresh port.
 fn tcp_sidecar(forward: u16) -> (Sidecar, TcpStream) {
     let mut why = String::new();
-    for _ in 0..5 {
+    'attempts: for _ in 0..5 {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let listen = format!("tcp://127.0.0.1:{port}");
-        let mut side = sidecar(&listen, forward);
+        let mut side = sidecar(&format!("tcp://127.0.0.1:{port}"), forward);
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
             if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
                 return (side, c);
             }
             if let Ok(Some(status)) = side.0.try_wait() {
-                let log = std::fs::read_to_string(log_path(&listen)).unwrap_or_default();
+                let log = std::fs::read_to_string(&side.1).unwrap_or_default();
                 why = format!("sidecar exited ({status}): {log}");
-                break;
+                continue 'attempts;
             }
-            why = format!("{listen} not listening after 20 s");
             std::thread::sleep(Duration::from_millis(50));
         }
+        why = format!("port {port}: not listening after 20 s");
     }
     panic!("no sidecar listening: {why}");
 }
@@ -142,6 +139,7 @@ fn tcp_and_unix_sockets_forward_in_order() {
     let (s, _) = sink.accept().unwrap();
     let got: Vec<String> = BufReader::new(s).lines().map(Result::unwrap).collect();
     check(&sent, &got);
+    let _ = std::fs::remove_file(&sock);
 }
 
 #[test]
