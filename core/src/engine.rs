@@ -609,14 +609,17 @@ impl Engine {
     fn eval_json(&self, s: &mut Scratch, record: &[u8]) -> Result<bool, RecordError> {
         self.check_size(record)?;
         let mut buf = std::mem::take(&mut s.json);
+        // simd-json unescapes in place and reads up to INPUT_PADDING bytes
+        // past the end: one padded copy, so it need not make its own.
         buf.clear();
         buf.extend_from_slice(record);
+        buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
         let mut tape = s
             .tape
             .take()
             .unwrap_or_else(|| simd_json::Tape::null().reset())
             .reset();
-        let r = simd_json::fill_tape(&mut buf, &mut s.buffers, &mut tape);
+        let r = simd_json::fill_tape_padded(&mut buf, record.len(), &mut s.buffers, &mut tape);
         let result = match r {
             Err(e) => Err(RecordError::Json(e.to_string())),
             Ok(()) => {
