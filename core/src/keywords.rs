@@ -16,11 +16,13 @@
 //!   JSON and msgpack store printable ASCII other than `"`, `\` and `/`
 //!   verbatim, unless the JSON uses `\u` escapes, in which case we scan.
 //!   Keywords match without regard to case, so each fragment is found
-//!   through a short window of it (`s::` of `sekurlsa::`) in every case
+//!   through a short window of it (`a::` of `sekurlsa::`) in every case
 //!   variant, with one SIMD (Teddy) pass over the raw bytes and a full
 //!   case-insensitive comparison where a window occurs. That needs no
-//!   lowercased copy of the record, and windows chosen around punctuation
-//!   have few variants and rarely occur in ordinary records.
+//!   lowercased copy of the record; windows chosen around punctuation
+//!   have few variants and rarely occur in ordinary records, and fragments
+//!   share windows (`s::` for every `kerberos::`), so SigmaHQ's 20
+//!   fragments need 32 variants: one slim Teddy pass.
 //!
 //! When neither says "maybe", the scan is skipped; the result is exact.
 
@@ -42,15 +44,13 @@ enum Unscoped {
     Prefilter(AhoCorasick),
 }
 
-/// One window per fragment, found in the raw bytes (see the module
-/// documentation): windows of punctuation only (`::`) with `memmem`, the
-/// others in every case variant with one Teddy pass.
+/// A window per fragment, found in the raw bytes (see the module
+/// documentation) in every case variant with one Teddy pass.
 #[derive(Debug)]
 struct Windows {
-    /// A punctuation window and the fragments it stands for.
-    plain: Vec<(memchr::memmem::Finder<'static>, Vec<Frag>)>,
-    /// Case variants of the other windows, and their fragments.
+    /// Case variants of the windows.
     searcher: Option<packed::Searcher>,
+    /// Each fragment, with where its window starts in it.
     cased: Vec<Frag>,
 }
 
@@ -62,36 +62,40 @@ const MAX_VARIANTS: usize = 64;
 
 impl Windows {
     fn build(fragments: &[Vec<u8>]) -> Option<Windows> {
-        let mut plain: Vec<(Vec<u8>, Vec<Frag>)> = Vec::new();
         let mut patterns = std::collections::BTreeSet::new();
         let mut cased = Vec::new();
-        for f in fragments {
-            // A window of punctuation only (3 bytes, else 2) needs no case
-            // variants and is rare in log text.
-            let punct = [3, 2].iter().find_map(|&n| {
-                f.windows(n.min(f.len()))
-                    .position(|w| w.len() >= 2 && w.iter().all(u8::is_ascii_punctuation))
-                    .map(|at| (at, &f[at..at + n.min(f.len())]))
-            });
-            if let Some((at, w)) = punct {
-                match plain.iter_mut().find(|(pw, _)| pw == w) {
-                    Some((_, list)) => list.push((f.clone(), at)),
-                    None => plain.push((w.to_vec(), vec![(f.clone(), at)])),
+        // Greedy set cover: the window (3 bytes, or a shorter fragment
+        // whole) with the fewest case variants per fragment it stands for,
+        // until every fragment has one. `s::` stands for all of
+        // `kerberos::*`, `iwi` for the three `kiwi` fragments; the
+        // variants stay within slim Teddy's 32 patterns, so punctuation
+        // needs no search of its own.
+        let mut left: Vec<&[u8]> = fragments.iter().map(Vec::as_slice).collect();
+        while !left.is_empty() {
+            let mut best: Option<(&[u8], usize, usize)> = None;
+            for f in &left {
+                for w in f.windows(f.len().min(3)) {
+                    let covers = left.iter().filter(|g| find(g, w).is_some()).count();
+                    let variants = 1 << w.iter().filter(|b| b.is_ascii_alphabetic()).count();
+                    // Fewer variants per fragment covered wins.
+                    if best.is_none_or(|(_, bv, bc)| variants * bc < bv * covers) {
+                        best = Some((w, variants, covers));
+                    }
                 }
-                continue;
             }
-            // Else 3 bytes: fewest letters (case variants), most punctuation.
-            let len = f.len().min(3);
-            let (at, window) = f.windows(len).enumerate().min_by_key(|(_, w)| {
-                let letters = w.iter().filter(|b| b.is_ascii_alphabetic()).count();
-                let plain = w.iter().filter(|b| b.is_ascii_alphanumeric()).count();
-                (letters, plain)
-            })?;
-            patterns.extend(case_variants(window));
+            let (w, _, _) = best?;
+            let w = w.to_vec();
+            patterns.extend(case_variants(&w));
             if patterns.len() > MAX_VARIANTS {
                 return None;
             }
-            cased.push((f.clone(), at));
+            left.retain(|f| match find(f, &w) {
+                Some(at) => {
+                    cased.push((f.to_vec(), at));
+                    false
+                }
+                None => true,
+            });
         }
         let searcher = match patterns.is_empty() {
             true => None,
@@ -103,15 +107,7 @@ impl Windows {
                     .build()?,
             ),
         };
-        let plain = plain
-            .into_iter()
-            .map(|(w, list)| (memchr::memmem::Finder::new(&w).into_owned(), list))
-            .collect();
-        Some(Windows {
-            plain,
-            searcher,
-            cased,
-        })
+        Some(Windows { searcher, cased })
     }
 
     /// Does any fragment occur in `raw`, ignoring ASCII case?
@@ -125,16 +121,6 @@ impl Windows {
                         .is_some_and(|s| s.eq_ignore_ascii_case(f))
             })
         };
-        for (finder, list) in &self.plain {
-            // Overlapping: `:::` at 1 must not hide `:::` at 2.
-            let mut from = 0;
-            while let Some(i) = finder.find(&raw[from..]) {
-                if at(from + i, list) {
-                    return true;
-                }
-                from += i + 1;
-            }
-        }
         let Some(searcher) = &self.searcher else {
             return false;
         };
@@ -147,6 +133,11 @@ impl Windows {
         }
         false
     }
+}
+
+/// Where `w` first occurs in `f`.
+fn find(f: &[u8], w: &[u8]) -> Option<usize> {
+    f.windows(w.len()).position(|x| x == w)
 }
 
 /// Every spelling of `w` under ASCII case changes.
@@ -339,7 +330,6 @@ mod tests {
         assert!(!w.any_in(b"x.b.b.d"));
         // Punctuation windows (`::`, `.-`) overlap the same way.
         let w = Windows::build(&[b"a::::b".to_vec(), b"x.-y".to_vec()]).unwrap();
-        assert!(w.plain.len() == 2 && w.searcher.is_none());
         assert!(w.any_in(b"c::::a::::B"));
         assert!(!w.any_in(b"c::::a:::b x.-z"));
         assert!(w.any_in(b"X.-Y"));
@@ -348,10 +338,55 @@ mod tests {
     }
 
     #[test]
+    fn windows_are_shared_between_fragments() {
+        // The real rule's fragments: one Teddy pass of at most 32 variants
+        // (slim Teddy), `::` windows included.
+        let f: Vec<Vec<u8>> = [
+            "dpapi::masterkey",
+            "eo.oe.kiwi",
+            "event::clear",
+            "event::drop",
+            "gentilkiwi.com",
+            "kerberos::golden",
+            "kerberos::ptc",
+            "kerberos::ptt",
+            "kerberos::tgt",
+            "kiwi legit printer",
+            "lsadump::",
+            "mimidrv.sys",
+            "mimilib.dll",
+            "misc::printnightmare",
+            "misc::shadowcopies",
+            "misc::skeleton",
+            "privilege::backup",
+            "privilege::debug",
+            "privilege::driver",
+            "sekurlsa::",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        let w = Windows::build(&f).unwrap();
+        assert_eq!(w.cased.len(), f.len());
+        let variants: usize = {
+            let mut all = std::collections::BTreeSet::new();
+            for (frag, at) in &w.cased {
+                all.extend(case_variants(&frag[*at..*at + 3]));
+            }
+            all.len()
+        };
+        assert!(variants <= 32, "{variants} variants: {:?}", w.cased);
+        assert!(w.any_in(b"x PRIVILEGE::Debug"));
+        assert!(w.any_in(b"gentilKiwi.com"));
+        assert!(!w.any_in(b"privilege:: debug kiwi mimi"));
+    }
+
+    #[test]
     fn too_many_variants_fall_back() {
-        // Letters only: every window has 8 variants, nine fragments exceed 64.
+        // Three letters, no window shared: 8 variants each, nine fragments
+        // exceed 64.
         let f: Vec<Vec<u8>> = (0..9u8)
-            .map(|i| vec![b'a' + i, b'b' + i, b'c' + i, b'd' + i])
+            .map(|i| vec![b'a' + i, b'j' + i, b'a' + (i + 18) % 26])
             .collect();
         assert!(Windows::build(&f[..8]).is_some());
         assert!(Windows::build(&f).is_none());
