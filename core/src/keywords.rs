@@ -50,6 +50,8 @@ enum Unscoped {
 struct Windows {
     /// Case variants of the windows.
     searcher: Option<packed::Searcher>,
+    /// The same and [`ESCAPE`], for JSON: one pass answers both.
+    json: Option<packed::Searcher>,
     /// Each fragment, with where its window starts in it.
     cased: Vec<Frag>,
 }
@@ -60,16 +62,20 @@ type Frag = (Vec<u8>, usize);
 /// Teddy, the packed searcher's SIMD algorithm, takes up to 64 patterns.
 const MAX_VARIANTS: usize = 64;
 
+/// How a JSON `\u` escape of a fragment's byte begins: fragments are
+/// printable ASCII, `\u0020` to `\u007e`.
+const ESCAPE: &[u8] = b"\\u0";
+
 impl Windows {
     fn build(fragments: &[Vec<u8>]) -> Option<Windows> {
-        let mut patterns = std::collections::BTreeSet::new();
-        let mut cased = Vec::new();
         // Greedy set cover: the window (3 bytes, or a shorter fragment
         // whole) with the fewest case variants per fragment it stands for,
-        // until every fragment has one. `s::` stands for all of
-        // `kerberos::*`, `iwi` for the three `kiwi` fragments; the
-        // variants stay within slim Teddy's 32 patterns, so punctuation
-        // needs no search of its own.
+        // until every fragment has one; then windows whose fragments all
+        // have another are dropped. `s::` stands for all of `kerberos::*`,
+        // `kiw` for the three `kiwi` fragments: SigmaHQ's 20 fragments need
+        // 30 variants, within slim Teddy's 32, and punctuation needs no
+        // search of its own.
+        let mut chosen: Vec<Vec<u8>> = Vec::new();
         let mut left: Vec<&[u8]> = fragments.iter().map(Vec::as_slice).collect();
         while !left.is_empty() {
             let mut best: Option<(&[u8], usize, usize)> = None;
@@ -78,40 +84,67 @@ impl Windows {
                     let covers = left.iter().filter(|g| find(g, w).is_some()).count();
                     let variants = 1 << w.iter().filter(|b| b.is_ascii_alphabetic()).count();
                     // Fewer variants per fragment covered wins.
-                    if best.is_none_or(|(_, bv, bc)| variants * bc < bv * covers) {
+                    let better = match best {
+                        None => true,
+                        Some((_, bv, bc)) => variants * bc < bv * covers,
+                    };
+                    if better {
                         best = Some((w, variants, covers));
                     }
                 }
             }
-            let (w, _, _) = best?;
-            let w = w.to_vec();
-            patterns.extend(case_variants(&w));
-            if patterns.len() > MAX_VARIANTS {
-                return None;
-            }
-            left.retain(|f| match find(f, &w) {
-                Some(at) => {
-                    cased.push((f.to_vec(), at));
-                    false
-                }
-                None => true,
-            });
+            let w = best?.0.to_vec();
+            left.retain(|f| find(f, &w).is_none());
+            chosen.push(w);
         }
+        for i in (0..chosen.len()).rev() {
+            let others =
+                |f: &&Vec<u8>| (0..chosen.len()).any(|j| j != i && find(f, &chosen[j]).is_some());
+            if fragments
+                .iter()
+                .filter(|f| find(f, &chosen[i]).is_some())
+                .all(|f| others(&f))
+            {
+                chosen.remove(i);
+            }
+        }
+        let cased = fragments
+            .iter()
+            .map(|f| {
+                let at = chosen.iter().find_map(|w| find(f, w));
+                (f.clone(), at.expect("every fragment has a window"))
+            })
+            .collect();
+        let mut patterns: Vec<Vec<u8>> = chosen.iter().flat_map(|w| case_variants(w)).collect();
+        patterns.sort();
+        patterns.dedup();
+        if patterns.len() > MAX_VARIANTS - 1 {
+            return None;
+        }
+        let build = |pats: &[Vec<u8>]| {
+            packed::Config::new()
+                .match_kind(packed::MatchKind::LeftmostFirst)
+                .builder()
+                .extend(pats)
+                .build()
+        };
         let searcher = match patterns.is_empty() {
             true => None,
-            false => Some(
-                packed::Config::new()
-                    .match_kind(packed::MatchKind::LeftmostFirst)
-                    .builder()
-                    .extend(&patterns)
-                    .build()?,
-            ),
+            false => Some(build(&patterns)?),
         };
-        Some(Windows { searcher, cased })
+        patterns.push(ESCAPE.to_vec());
+        let json = Some(build(&patterns)?);
+        Some(Windows {
+            searcher,
+            json,
+            cased,
+        })
     }
 
-    /// Does any fragment occur in `raw`, ignoring ASCII case?
-    fn any_in(&self, raw: &[u8]) -> bool {
+    /// Does any fragment occur in `raw`, ignoring ASCII case? For JSON
+    /// (`json`), a `\u` escape of a printable byte also says yes: it may
+    /// hide one.
+    fn any_in(&self, raw: &[u8], json: bool) -> bool {
         // Does a fragment of `list` have its window at `p`?
         let at = |p: usize, list: &[Frag]| {
             list.iter().any(|(f, off)| {
@@ -121,15 +154,20 @@ impl Windows {
                         .is_some_and(|s| s.eq_ignore_ascii_case(f))
             })
         };
-        let Some(searcher) = &self.searcher else {
+        let searcher = match json {
+            true => &self.json,
+            false => &self.searcher,
+        };
+        let Some(searcher) = searcher else {
             return false;
         };
         let mut from = 0;
         while let Some(m) = searcher.find_in(raw, Span::from(from..raw.len())) {
-            if at(m.start(), &self.cased) {
+            let p = m.start();
+            if at(p, &self.cased) || (json && raw[p..].starts_with(ESCAPE) && escapes(raw, p)) {
                 return true;
             }
-            from = m.start() + 1;
+            from = p + 1;
         }
         false
     }
@@ -161,13 +199,15 @@ fn case_variants(w: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Whether JSON bytes hold a `\u` escape (a `\u` after an even run of
-/// backslashes; `C:\\users` holds none).
+/// Whether the backslash at `p` starts an escape (an even run of
+/// backslashes before it: `C:\\users` holds no `\u` escape).
+fn escapes(raw: &[u8], p: usize) -> bool {
+    raw[..p].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+}
+
+/// Whether JSON bytes hold a `\u` escape.
 fn has_unicode_escape(raw: &[u8]) -> bool {
-    memchr::memmem::find_iter(raw, b"\\u").any(|i| {
-        let run = raw[..i].iter().rev().take_while(|&&b| b == b'\\').count();
-        run % 2 == 0
-    })
+    memchr::memmem::find_iter(raw, b"\\u").any(|i| escapes(raw, i))
 }
 
 /// See the module documentation.
@@ -258,8 +298,8 @@ impl KeywordGate {
         }
         match (&self.unscoped, raw) {
             (Unscoped::None, _) => false,
+            (Unscoped::Windows(w), Some(raw)) => w.any_in(raw, json),
             (_, Some(raw)) if json && has_unicode_escape(raw) => true,
-            (Unscoped::Windows(w), Some(raw)) => w.any_in(raw),
             (Unscoped::Prefilter(ac), Some(raw)) => {
                 buf.clear();
                 buf.extend_from_slice(raw);
@@ -319,22 +359,31 @@ mod tests {
     #[test]
     fn windows_find_fragments_in_any_case() {
         let w = Windows::build(&mimikatz()[..5]).unwrap();
-        assert!(w.any_in(br#"{"CommandLine":"mimikatz SEKURLSA::logonpasswords"}"#));
-        assert!(w.any_in(b"\xa4Data\xb0KeRbErOs::PtT /ticket"));
-        assert!(!w.any_in(br#"{"CommandLine":"sekurlsa:: "#[..20].as_ref()));
-        assert!(!w.any_in(br#"{"Message":"kerberos::pt lsadump:"}"#));
+        assert!(w.any_in(
+            br#"{"CommandLine":"mimikatz SEKURLSA::logonpasswords"}"#,
+            false
+        ));
+        assert!(w.any_in(b"\xa4Data\xb0KeRbErOs::PtT /ticket", false));
+        assert!(!w.any_in(br#"{"CommandLine":"sekurlsa:: "#[..20].as_ref(), false));
+        assert!(!w.any_in(br#"{"Message":"kerberos::pt lsadump:"}"#, false));
+        // JSON escapes of printable bytes may hide a fragment; escaped
+        // backslashes do not.
+        assert!(w.any_in(br#"{"a":"\u0053EKURLSA"}"#, true));
+        assert!(!w.any_in(br#"{"a":"\u0053EKURLSA"}"#, false));
+        assert!(!w.any_in(br#"{"a":"C:\\u0053ers"}"#, true));
+        assert!(w.any_in(br#"{"a":"C:\\\u0053ers"}"#, true));
         // Window `.b.` at offset 1: a failed candidate at 1 overlaps the
         // real one at 3.
         let w = Windows::build(&[b"b.b.c".to_vec()]).unwrap();
-        assert!(w.any_in(b"x.b.B.c"));
-        assert!(!w.any_in(b"x.b.b.d"));
+        assert!(w.any_in(b"x.b.B.c", false));
+        assert!(!w.any_in(b"x.b.b.d", false));
         // Punctuation windows (`::`, `.-`) overlap the same way.
         let w = Windows::build(&[b"a::::b".to_vec(), b"x.-y".to_vec()]).unwrap();
-        assert!(w.any_in(b"c::::a::::B"));
-        assert!(!w.any_in(b"c::::a:::b x.-z"));
-        assert!(w.any_in(b"X.-Y"));
+        assert!(w.any_in(b"c::::a::::B", false));
+        assert!(!w.any_in(b"c::::a:::b x.-z", false));
+        assert!(w.any_in(b"X.-Y", false));
         let w = Windows::build(&[b"::::b".to_vec()]).unwrap();
-        assert!(w.any_in(b"x:::::B"));
+        assert!(w.any_in(b"x:::::B", false));
     }
 
     #[test]
@@ -375,20 +424,20 @@ mod tests {
             }
             all.len()
         };
-        assert!(variants <= 32, "{variants} variants: {:?}", w.cased);
-        assert!(w.any_in(b"x PRIVILEGE::Debug"));
-        assert!(w.any_in(b"gentilKiwi.com"));
-        assert!(!w.any_in(b"privilege:: debug kiwi mimi"));
+        assert!(variants <= 30, "{variants} variants: {:?}", w.cased);
+        assert!(w.any_in(b"x PRIVILEGE::Debug", false));
+        assert!(w.any_in(b"gentilKiwi.com", false));
+        assert!(!w.any_in(b"privilege:: debug kiwi mimi", false));
     }
 
     #[test]
     fn too_many_variants_fall_back() {
-        // Three letters, no window shared: 8 variants each, nine fragments
-        // exceed 64.
-        let f: Vec<Vec<u8>> = (0..9u8)
+        // Three letters, no window shared: 8 variants each; with JSON's
+        // escape window, eight fragments exceed 64 patterns.
+        let f: Vec<Vec<u8>> = (0..8u8)
             .map(|i| vec![b'a' + i, b'j' + i, b'a' + (i + 18) % 26])
             .collect();
-        assert!(Windows::build(&f[..8]).is_some());
+        assert!(Windows::build(&f[..7]).is_some());
         assert!(Windows::build(&f).is_none());
     }
 
@@ -420,7 +469,13 @@ mod tests {
                 raw.push(byte);
             }
             let w = Windows::build(&f).unwrap();
-            prop_assert_eq!(w.any_in(&raw), contains_folded(&raw, &f));
+            let found = contains_folded(&raw, &f);
+            prop_assert_eq!(w.any_in(&raw, false), found);
+            // JSON: never less; more only where a backslash may escape.
+            prop_assert!(!found || w.any_in(&raw, true));
+            if !raw.contains(&b'\\') {
+                prop_assert_eq!(w.any_in(&raw, true), found);
+            }
         }
     }
 }
