@@ -585,12 +585,38 @@ impl Engine {
                 None => RecordError::Msgpack("truncated or invalid msgpack value".into()),
             });
         }
+        self.eval_indexed(s, record);
+        Ok(&s.st.matched)
+    }
+
+    /// Matches the msgpack map at the start of `bytes` (anything may follow
+    /// it); returns its length and the rules that fired. A host that finds
+    /// records by walking a buffer (a Fluent Bit chunk) learns where this
+    /// one ends from the same pass that indexes it, instead of measuring it
+    /// first. The caller brings the bytes into cache (`msgpack::touch`).
+    /// On an error the record's length is unknown: measure it with
+    /// `msgpack::value_len`.
+    pub fn match_msgpack_prefix<'s>(
+        &self,
+        s: &'s mut Scratch,
+        bytes: &[u8],
+    ) -> Result<(usize, &'s [u32]), RecordError> {
+        let Some(len) = crate::msgpack::index_map_prefix(bytes, &mut s.spans) else {
+            return Err(RecordError::Msgpack("not a valid msgpack map".into()));
+        };
+        let record = &bytes[..len];
+        self.check_size(record)?;
+        self.eval_indexed(s, record);
+        Ok((len, &s.st.matched))
+    }
+
+    /// Evaluates a record whose root `s.spans` indexes.
+    fn eval_indexed(&self, s: &mut Scratch, record: &[u8]) {
         let doc = IndexedDoc::Root {
             record,
             spans: &s.spans,
         };
         self.eval_doc(&mut s.st, doc, Raw::Msgpack(record));
-        Ok(&s.st.matched)
     }
 
     /// Matches an already parsed JSON value (used for evtx records).
@@ -863,13 +889,8 @@ impl Engine {
         let matched = self.match_msgpack(s, record)?.len();
         let emit = self.emits(matched);
         if emit {
-            if matched > 0 && self.mode != Mode::Drop {
-                let tags: smallvec::SmallVec<[&[u8]; 16]> =
-                    s.st.matched
-                        .iter()
-                        .map(|&r| self.rules[r as usize].tag_msgpack.as_slice())
-                        .collect();
-                output::insert_msgpack(record, &self.tag_field, &tags, out)?;
+            if self.tags(matched) {
+                self.write_tagged_msgpack(s, record, out)?;
             } else {
                 out.extend_from_slice(record);
             }
@@ -880,7 +901,31 @@ impl Engine {
         })
     }
 
-    fn emits(&self, matched: usize) -> bool {
+    /// Writes `record` with the tags of the rules its last match fired
+    /// (see [`Engine::last_matches`]) to `out`.
+    pub fn write_tagged_msgpack(
+        &self,
+        s: &Scratch,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), RecordError> {
+        let tags: smallvec::SmallVec<[&[u8]; 16]> =
+            s.st.matched
+                .iter()
+                .map(|&r| self.rules[r as usize].tag_msgpack.as_slice())
+                .collect();
+        output::insert_msgpack(record, &self.tag_field, &tags, out)
+    }
+
+    /// Whether a record that fired `matched` rules is written out tagged
+    /// (else unchanged, if [`Engine::emits`] it at all).
+    pub fn tags(&self, matched: usize) -> bool {
+        matched > 0 && self.mode != Mode::Drop
+    }
+
+    /// Whether a record that fired `matched` rules is written out, in this
+    /// engine's mode.
+    pub fn emits(&self, matched: usize) -> bool {
         match self.mode {
             Mode::Tag => true,
             Mode::Keep => matched > 0,

@@ -195,6 +195,13 @@ pub type EntrySpan = (usize, usize, usize);
 /// in `spans` (reused, so no allocation once warm). `None` unless the record
 /// is exactly one valid map.
 pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
+    (index_map_prefix(record, spans)? == record.len()).then_some(())
+}
+
+/// [`index_map`] for a map at the start of `record`, followed by anything:
+/// the map's length. One pass finds where a record ends and indexes it (a
+/// Fluent Bit chunk's events are not length-prefixed).
+pub fn index_map_prefix(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<usize> {
     spans.clear();
     let (true, n, h) = container(record)? else {
         return None;
@@ -206,7 +213,7 @@ pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
         spans.push((pos, pos + kl, pos + kl + vl));
         pos += kl + vl;
     }
-    (pos == record.len()).then_some(())
+    Some(pos)
 }
 
 /// The whole length of a value by its first byte, for the values whose
@@ -338,6 +345,16 @@ mod tests {
         let mut trailing = v.clone();
         trailing.push(0xc0);
         assert_eq!(index_map(&trailing, &mut spans), None);
+        // The prefix form measures the map and ignores what follows.
+        assert_eq!(index_map_prefix(&trailing, &mut spans), Some(v.len()));
+        assert_eq!(spans.len(), 2);
+        for cut in 0..v.len() {
+            assert_eq!(
+                index_map_prefix(&v[..cut], &mut spans),
+                None,
+                "truncated at {cut}"
+            );
+        }
         assert_eq!(
             index_map(b"\x91\x01", &mut spans),
             None,

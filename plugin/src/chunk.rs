@@ -23,6 +23,11 @@ pub enum ChunkResult {
 }
 
 /// Filters one chunk with the engine's mode and tag field.
+///
+/// One pass per event: the engine indexes the body and so learns where it
+/// ends (`match_msgpack_prefix`); only an event it cannot read is measured
+/// separately. Unchanged events are not copied until an event changes, and
+/// then as one run.
 pub fn filter_chunk(
     engine: &Engine,
     scratch: &mut Scratch,
@@ -31,7 +36,8 @@ pub fn filter_chunk(
 ) -> ChunkResult {
     let mut out = Vec::new();
     let mut modified = false;
-    let mut body_out = Vec::new();
+    // `out` holds `data[..flushed]` as filtered; the rest is unchanged so far.
+    let mut flushed = 0;
     let (mut pos, mut touched) = (0, 0);
     while pos < data.len() {
         // Each line once, a few events ahead of the walk (see `touch`).
@@ -40,75 +46,103 @@ pub fn filter_chunk(
             touch(&data[touched.max(pos)..ahead]);
             touched = ahead;
         }
+        let start = pos;
         let rest = &data[pos..];
-        let Some(len) = value_len(rest) else {
-            // Undecodable from here on: keep the bytes, count one malformed record.
-            stats.records_in.fetch_add(1, Relaxed);
-            stats.malformed.fetch_add(1, Relaxed);
-            stats.records_out.fetch_add(1, Relaxed);
-            out.extend_from_slice(rest);
-            break;
-        };
-        let event = &rest[..len];
-        pos += len;
-        let Some((header, body)) = split_event(event) else {
-            stats.records_in.fetch_add(1, Relaxed);
-            stats.malformed.fetch_add(1, Relaxed);
-            stats.records_out.fetch_add(1, Relaxed);
-            out.extend_from_slice(event);
-            continue;
-        };
-        if is_group_marker(header) {
-            out.extend_from_slice(event);
-            continue;
-        }
-        stats.records_in.fetch_add(1, Relaxed);
-        body_out.clear();
-        match engine.filter_msgpack(scratch, body, &mut body_out) {
-            Ok(o) => {
-                stats.matched.fetch_add((o.matched > 0) as u64, Relaxed);
-                stats.rule_hits.add(engine, engine.last_matches(scratch));
-                if !o.emitted {
-                    stats.dropped.fetch_add(1, Relaxed);
-                    modified = true;
-                } else if o.matched > 0 && body_out.as_slice() != body {
-                    stats.records_out.fetch_add(1, Relaxed);
-                    out.push(0x92);
-                    out.extend_from_slice(header);
-                    out.extend_from_slice(&body_out);
-                    modified = true;
-                } else {
-                    stats.records_out.fetch_add(1, Relaxed);
-                    out.extend_from_slice(event);
+        let (h, body_at) = match event_header(rest) {
+            Some((h, body_at)) if !is_group_marker(&rest[h..body_at]) => (h, body_at),
+            // A group marker, or not `[header, body]`: measured and kept.
+            header => {
+                let Some(len) = value_len(rest) else {
+                    undecodable(stats);
+                    break;
+                };
+                if header.is_none() {
+                    undecodable(stats);
                 }
+                pos += len;
+                continue;
             }
+        };
+        stats.records_in.fetch_add(1, Relaxed);
+        let (len, matched) = match engine.match_msgpack_prefix(scratch, &rest[body_at..]) {
+            Ok((len, m)) => (len, m.len()),
             Err(_) => {
+                // Not a map the engine reads: kept as it is, counted.
+                let Some(len) = value_len(rest) else {
+                    stats.malformed.fetch_add(1, Relaxed);
+                    stats.records_out.fetch_add(1, Relaxed);
+                    break;
+                };
                 stats.malformed.fetch_add(1, Relaxed);
                 stats.records_out.fetch_add(1, Relaxed);
-                out.extend_from_slice(event);
+                pos += len;
+                continue;
+            }
+        };
+        pos += body_at + len;
+        stats.matched.fetch_add((matched > 0) as u64, Relaxed);
+        stats.rule_hits.add(engine, engine.last_matches(scratch));
+        if !engine.emits(matched) {
+            stats.dropped.fetch_add(1, Relaxed);
+            flush(&mut out, data, &mut flushed, start);
+            flushed = pos;
+            modified = true;
+            continue;
+        }
+        stats.records_out.fetch_add(1, Relaxed);
+        if engine.tags(matched) {
+            let body = &rest[body_at..body_at + len];
+            let mut tagged = Vec::with_capacity(body.len() + 256);
+            match engine.write_tagged_msgpack(scratch, body, &mut tagged) {
+                Ok(()) if tagged != body => {
+                    flush(&mut out, data, &mut flushed, start);
+                    out.push(0x92);
+                    out.extend_from_slice(&rest[h..body_at]);
+                    out.extend_from_slice(&tagged);
+                    flushed = pos;
+                    modified = true;
+                }
+                Ok(()) => {}
+                // Kept as it is, counted (it did match).
+                Err(_) => {
+                    stats.malformed.fetch_add(1, Relaxed);
+                }
             }
         }
     }
     if modified {
+        flush(&mut out, data, &mut flushed, data.len());
         ChunkResult::Modified(out)
     } else {
         ChunkResult::Unchanged
     }
 }
 
-/// The raw header (timestamp, or `[timestamp, metadata]`) and body of an
-/// event `[header, body]`. `event` is one whole msgpack value (measured by
-/// `value_len`), so after the header the body is the rest, exactly: it is
-/// not measured a second time.
-fn split_event(event: &[u8]) -> Option<(&[u8], &[u8])> {
+/// Copies the unchanged events before `to` into `out`.
+fn flush(out: &mut Vec<u8>, data: &[u8], flushed: &mut usize, to: usize) {
+    if out.capacity() == 0 {
+        out.reserve(data.len() + 1024);
+    }
+    out.extend_from_slice(&data[*flushed..to]);
+    *flushed = to;
+}
+
+/// One record that cannot be read, passed on as it is.
+fn undecodable(stats: &Stats) {
+    stats.records_in.fetch_add(1, Relaxed);
+    stats.malformed.fetch_add(1, Relaxed);
+    stats.records_out.fetch_add(1, Relaxed);
+}
+
+/// For an event `[header, body]` at the start of `event`: where its raw
+/// header (timestamp, or `[timestamp, metadata]`) and its body start.
+fn event_header(event: &[u8]) -> Option<(usize, usize)> {
     let (n, h) = array_header(event)?;
     if n != 2 {
         return None;
     }
     let hl = value_len(event.get(h..)?)?;
-    let header = &event[h..h + hl];
-    let body = &event[h + hl..];
-    (!body.is_empty()).then_some((header, body))
+    (h + hl < event.len()).then_some((h, h + hl))
 }
 
 /// A v2 header `[ext-timestamp, metadata]` or v1 timestamp whose seconds are
@@ -126,4 +160,194 @@ fn is_group_marker(header: &[u8]) -> bool {
             ts[2..6],
             [0xff, 0xff, 0xff, 0xff] | [0xff, 0xff, 0xff, 0xfe]
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Handle;
+    use sigmaline_core::Settings as Config;
+
+    fn handle(mode: &str) -> Handle {
+        let mut c = Config::default();
+        c.set(
+            "rules",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rules"),
+        )
+        .unwrap();
+        c.set("mode", mode).unwrap();
+        Handle::new(c).unwrap()
+    }
+
+    fn msgpack(v: &rmpv::Value) -> Vec<u8> {
+        let mut b = Vec::new();
+        rmpv::encode::write_value(&mut b, v).unwrap();
+        b
+    }
+
+    fn body(json: &str) -> Vec<u8> {
+        fn conv(v: &serde_json::Value) -> rmpv::Value {
+            use serde_json::Value as J;
+            match v {
+                J::Null => rmpv::Value::Nil,
+                J::Bool(b) => (*b).into(),
+                J::Number(n) => n.as_i64().map_or(rmpv::Value::Nil, Into::into),
+                J::String(s) => s.as_str().into(),
+                J::Array(a) => rmpv::Value::Array(a.iter().map(conv).collect()),
+                J::Object(o) => rmpv::Value::Map(
+                    o.iter()
+                        .map(|(k, v)| (k.as_str().into(), conv(v)))
+                        .collect(),
+                ),
+            }
+        }
+        msgpack(&conv(&serde_json::from_str(json).unwrap()))
+    }
+
+    /// `[[fixext8 ts, {}], body]`, the array header as given.
+    fn event(array: &[u8], seconds: u32, body: &[u8]) -> Vec<u8> {
+        let mut e = array.to_vec();
+        e.extend_from_slice(&[0x92, 0xd7, 0x00]);
+        e.extend_from_slice(&seconds.to_be_bytes());
+        e.extend_from_slice(&[0, 0, 0, 0, 0x80]);
+        e.extend_from_slice(body);
+        e
+    }
+
+    /// The chunk filter as first written: every event measured, then its
+    /// body filtered into a buffer of its own, every event copied.
+    fn reference(engine: &Engine, s: &mut Scratch, data: &[u8], stats: &Stats) -> ChunkResult {
+        let (mut out, mut modified, mut pos) = (Vec::new(), false, 0);
+        let bad = |out: &mut Vec<u8>, b: &[u8]| {
+            for c in [&stats.records_in, &stats.malformed, &stats.records_out] {
+                c.fetch_add(1, Relaxed);
+            }
+            out.extend_from_slice(b);
+        };
+        while pos < data.len() {
+            let rest = &data[pos..];
+            let Some(len) = value_len(rest) else {
+                bad(&mut out, rest);
+                break;
+            };
+            let ev = &rest[..len];
+            pos += len;
+            let Some((h, body_at)) = event_header(ev) else {
+                bad(&mut out, ev);
+                continue;
+            };
+            if is_group_marker(&ev[h..body_at]) {
+                out.extend_from_slice(ev);
+                continue;
+            }
+            stats.records_in.fetch_add(1, Relaxed);
+            let mut b = Vec::new();
+            match engine.filter_msgpack(s, &ev[body_at..], &mut b) {
+                Ok(o) => {
+                    stats.matched.fetch_add((o.matched > 0) as u64, Relaxed);
+                    if !o.emitted {
+                        stats.dropped.fetch_add(1, Relaxed);
+                        modified = true;
+                        continue;
+                    }
+                    stats.records_out.fetch_add(1, Relaxed);
+                    if o.matched > 0 && b != ev[body_at..] {
+                        out.push(0x92);
+                        out.extend_from_slice(&ev[h..body_at]);
+                        out.extend_from_slice(&b);
+                        modified = true;
+                    } else {
+                        out.extend_from_slice(ev);
+                    }
+                }
+                Err(_) => {
+                    stats.malformed.fetch_add(1, Relaxed);
+                    stats.records_out.fetch_add(1, Relaxed);
+                    out.extend_from_slice(ev);
+                }
+            }
+        }
+        match modified {
+            true => ChunkResult::Modified(out),
+            false => ChunkResult::Unchanged,
+        }
+    }
+
+    fn counts(s: &Stats) -> [u64; 5] {
+        [
+            &s.records_in,
+            &s.records_out,
+            &s.matched,
+            &s.dropped,
+            &s.malformed,
+        ]
+        .map(|c| c.load(Relaxed))
+    }
+
+    #[test]
+    fn chunks_filter_as_event_by_event() {
+        let lines = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/data/seed-events.ndjson"
+        ))
+        .unwrap();
+        let bodies: Vec<Vec<u8>> = lines
+            .lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            .map(body)
+            .collect();
+        let hit = body(
+            r#"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational","TargetObject":"HKLM\\Services\\DHCPServer\\Parameters\\CalloutDlls"}"#,
+        );
+        let mut events: Vec<Vec<u8>> = bodies.iter().map(|b| event(&[0x92], 7, b)).collect();
+        // A matching event whose array header is array16, not fixarray.
+        events.insert(3, event(&[0xdc, 0x00, 0x02], 8, &hit));
+        // A group start and end, a body that is no map, an event of three.
+        events.insert(5, event(&[0x92], 0xffff_ffff, &[0x80]));
+        events.push(event(&[0x92], 9, &msgpack(&"text".into())));
+        events.push(msgpack(&rmpv::Value::Array(vec![
+            1.into(),
+            2.into(),
+            3.into(),
+        ])));
+        events.push(event(&[0x92], 0xffff_fffe, &[0x80]));
+        let whole: Vec<u8> = events.concat();
+        let cases = [
+            whole.clone(),
+            // A truncated last event.
+            whole[..whole.len() - 3].to_vec(),
+            // No match at all.
+            events[..2].concat(),
+            // Only the hit.
+            events[3].clone(),
+        ];
+        for mode in ["tag", "keep", "drop"] {
+            let h = handle(mode);
+            for (i, data) in cases.iter().enumerate() {
+                let (ours, theirs) = (Stats::default(), Stats::default());
+                let got = h.with_engine(|e, s| filter_chunk(e, s, data, &ours));
+                let want = h.with_engine(|e, s| reference(e, s, data, &theirs));
+                assert_eq!(got, want, "{mode}, case {i}");
+                assert_eq!(counts(&ours), counts(&theirs), "{mode}, case {i}");
+            }
+        }
+        // The array16 event is tagged with its header intact.
+        let h = handle("tag");
+        let stats = Stats::default();
+        let ChunkResult::Modified(out) =
+            h.with_engine(|e, s| filter_chunk(e, s, &cases[3], &stats))
+        else {
+            panic!("the hit is tagged");
+        };
+        let v = rmpv::decode::read_value(&mut &out[..]).unwrap();
+        assert_eq!(
+            v[0][0],
+            rmpv::Value::Ext(0, [0, 0, 0, 8, 0, 0, 0, 0].to_vec())
+        );
+        assert!(v[1]
+            .as_map()
+            .unwrap()
+            .iter()
+            .any(|(k, _)| k.as_str() == Some("sigma")));
+    }
 }
