@@ -15,6 +15,8 @@
 //!   can only be present if a fragment of it occurs in the raw record bytes:
 //!   JSON and msgpack store printable ASCII other than `"`, `\` and `/`
 //!   verbatim, unless the JSON uses `\u` escapes, in which case we scan.
+//!   Values fold by Unicode's lowercase, which makes two other characters
+//!   ASCII (see [`KELVIN`]): they are looked for too.
 //!   Keywords match without regard to case, so each fragment is found
 //!   through a short window of it (`a::` of `sekurlsa::`) in every case
 //!   variant, with one SIMD (Teddy) pass over the raw bytes and a full
@@ -48,10 +50,8 @@ enum Unscoped {
 /// documentation) in every case variant with one Teddy pass.
 #[derive(Debug)]
 struct Windows {
-    /// Case variants of the windows.
+    /// Case variants of the windows, and [`KELVIN`] if a fragment has a `k`.
     searcher: Option<packed::Searcher>,
-    /// The same and [`ESCAPE`], for JSON: one pass answers both.
-    json: Option<packed::Searcher>,
     /// Each fragment, with where its window starts in it.
     cased: Vec<Frag>,
 }
@@ -62,9 +62,19 @@ type Frag = (Vec<u8>, usize);
 /// Teddy, the packed searcher's SIMD algorithm, takes up to 64 patterns.
 const MAX_VARIANTS: usize = 64;
 
-/// How a JSON `\u` escape of a fragment's byte begins: fragments are
-/// printable ASCII, `\u0020` to `\u007e`.
-const ESCAPE: &[u8] = b"\\u0";
+/// Values are folded with Unicode's lowercase (`pattern::fold_case`), under
+/// which two characters become ASCII: the Kelvin sign, U+212A, is `k`, and
+/// U+0130 is `i` and a combining dot. The Kelvin sign may stand for any `k`
+/// of a fragment, so where it occurs the scan runs; U+0130 can only end a
+/// match (the dot follows), so a fragment's final `i` may be it, and no
+/// window covers that byte.
+const KELVIN: &[u8] = "\u{212a}".as_bytes();
+const DOTTED_I: &[u8] = "\u{130}".as_bytes();
+
+/// The part of `f` a window may cover (see [`DOTTED_I`]).
+fn windowed(f: &[u8]) -> &[u8] {
+    f.strip_suffix(b"i").unwrap_or(f)
+}
 
 impl Windows {
     fn build(fragments: &[Vec<u8>]) -> Option<Windows> {
@@ -73,36 +83,42 @@ impl Windows {
         // until every fragment has one; then windows whose fragments all
         // have another are dropped. `s::` stands for all of `kerberos::*`,
         // `kiw` for the three `kiwi` fragments: SigmaHQ's 20 fragments need
-        // 30 variants, within slim Teddy's 32, and punctuation needs no
-        // search of its own.
+        // 30 variants (31 patterns with the Kelvin sign), within slim
+        // Teddy's 32, and punctuation needs no search of its own.
+        let covers = |f: &[u8], w: &[u8]| find(windowed(f), w);
+        // A fragment that is only `i` has no window.
+        if fragments.iter().any(|f| windowed(f).is_empty()) {
+            return None;
+        }
         let mut chosen: Vec<Vec<u8>> = Vec::new();
         let mut left: Vec<&[u8]> = fragments.iter().map(Vec::as_slice).collect();
         while !left.is_empty() {
             let mut best: Option<(&[u8], usize, usize)> = None;
             for f in &left {
+                let f = windowed(f);
                 for w in f.windows(f.len().min(3)) {
-                    let covers = left.iter().filter(|g| find(g, w).is_some()).count();
+                    let n = left.iter().filter(|g| covers(g, w).is_some()).count();
                     let variants = 1 << w.iter().filter(|b| b.is_ascii_alphabetic()).count();
                     // Fewer variants per fragment covered wins.
                     let better = match best {
                         None => true,
-                        Some((_, bv, bc)) => variants * bc < bv * covers,
+                        Some((_, bv, bn)) => variants * bn < bv * n,
                     };
                     if better {
-                        best = Some((w, variants, covers));
+                        best = Some((w, variants, n));
                     }
                 }
             }
             let w = best?.0.to_vec();
-            left.retain(|f| find(f, &w).is_none());
+            left.retain(|f| covers(f, &w).is_none());
             chosen.push(w);
         }
         for i in (0..chosen.len()).rev() {
             let others =
-                |f: &&Vec<u8>| (0..chosen.len()).any(|j| j != i && find(f, &chosen[j]).is_some());
+                |f: &&Vec<u8>| (0..chosen.len()).any(|j| j != i && covers(f, &chosen[j]).is_some());
             if fragments
                 .iter()
-                .filter(|f| find(f, &chosen[i]).is_some())
+                .filter(|f| covers(f, &chosen[i]).is_some())
                 .all(|f| others(&f))
             {
                 chosen.remove(i);
@@ -111,60 +127,58 @@ impl Windows {
         let cased = fragments
             .iter()
             .map(|f| {
-                let at = chosen.iter().find_map(|w| find(f, w));
+                let at = chosen.iter().find_map(|w| covers(f, w));
                 (f.clone(), at.expect("every fragment has a window"))
             })
             .collect();
         let mut patterns: Vec<Vec<u8>> = chosen.iter().flat_map(|w| case_variants(w)).collect();
+        if fragments.iter().any(|f| f.contains(&b'k')) {
+            patterns.push(KELVIN.to_vec());
+        }
         patterns.sort();
         patterns.dedup();
-        if patterns.len() > MAX_VARIANTS - 1 {
+        if patterns.len() > MAX_VARIANTS {
             return None;
         }
-        let build = |pats: &[Vec<u8>]| {
-            packed::Config::new()
-                .match_kind(packed::MatchKind::LeftmostFirst)
-                .builder()
-                .extend(pats)
-                .build()
-        };
         let searcher = match patterns.is_empty() {
             true => None,
-            false => Some(build(&patterns)?),
+            false => Some(
+                packed::Config::new()
+                    .match_kind(packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&patterns)
+                    .build()?,
+            ),
         };
-        patterns.push(ESCAPE.to_vec());
-        let json = Some(build(&patterns)?);
-        Some(Windows {
-            searcher,
-            json,
-            cased,
-        })
+        Some(Windows { searcher, cased })
     }
 
-    /// Does any fragment occur in `raw`, ignoring ASCII case? For JSON
-    /// (`json`), a `\u` escape of a printable byte also says yes: it may
-    /// hide one.
-    fn any_in(&self, raw: &[u8], json: bool) -> bool {
+    /// May a fragment occur in `raw` under `fold_case`? Yes if it occurs
+    /// ignoring ASCII case, if its final `i` is U+0130, or if the Kelvin
+    /// sign occurs anywhere.
+    fn any_in(&self, raw: &[u8]) -> bool {
         // Does a fragment of `list` have its window at `p`?
         let at = |p: usize, list: &[Frag]| {
             list.iter().any(|(f, off)| {
-                p >= *off
-                    && raw
-                        .get(p - off..p - off + f.len())
+                let Some(rest) = p.checked_sub(*off).and_then(|q| raw.get(q..)) else {
+                    return false;
+                };
+                let ascii = |f: &[u8]| {
+                    rest.get(..f.len())
                         .is_some_and(|s| s.eq_ignore_ascii_case(f))
+                };
+                ascii(f)
+                    || f.strip_suffix(b"i")
+                        .is_some_and(|head| ascii(head) && rest[head.len()..].starts_with(DOTTED_I))
             })
         };
-        let searcher = match json {
-            true => &self.json,
-            false => &self.searcher,
-        };
-        let Some(searcher) = searcher else {
+        let Some(searcher) = &self.searcher else {
             return false;
         };
         let mut from = 0;
         while let Some(m) = searcher.find_in(raw, Span::from(from..raw.len())) {
             let p = m.start();
-            if at(p, &self.cased) || (json && raw[p..].starts_with(ESCAPE) && escapes(raw, p)) {
+            if at(p, &self.cased) || raw[p..].starts_with(KELVIN) {
                 return true;
             }
             from = p + 1;
@@ -199,15 +213,14 @@ fn case_variants(w: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Whether the backslash at `p` starts an escape (an even run of
-/// backslashes before it: `C:\\users` holds no `\u` escape).
-fn escapes(raw: &[u8], p: usize) -> bool {
-    raw[..p].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-}
-
-/// Whether JSON bytes hold a `\u` escape.
+/// Whether JSON bytes hold a `\u` escape (a `\u` after an even run of
+/// backslashes; `C:\\users` holds none). Any escape may hide a fragment's
+/// byte, or a character that folds to one.
 fn has_unicode_escape(raw: &[u8]) -> bool {
-    memchr::memmem::find_iter(raw, b"\\u").any(|i| escapes(raw, i))
+    memchr::memmem::find_iter(raw, b"\\u").any(|i| {
+        let run = raw[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+        run % 2 == 0
+    })
 }
 
 /// See the module documentation.
@@ -298,13 +311,14 @@ impl KeywordGate {
         }
         match (&self.unscoped, raw) {
             (Unscoped::None, _) => false,
-            (Unscoped::Windows(w), Some(raw)) => w.any_in(raw, json),
             (_, Some(raw)) if json && has_unicode_escape(raw) => true,
+            (Unscoped::Windows(w), Some(raw)) => w.any_in(raw),
+            // ASCII folding only: any other byte may fold to a fragment's.
             (Unscoped::Prefilter(ac), Some(raw)) => {
                 buf.clear();
                 buf.extend_from_slice(raw);
                 buf.make_ascii_lowercase();
-                ac.is_match(buf.as_slice())
+                !raw.is_ascii() || ac.is_match(buf.as_slice())
             }
             _ => true,
         }
@@ -349,8 +363,10 @@ mod tests {
         .collect()
     }
 
+    /// What the keyword scan sees: each value folded by `fold_case`.
     fn contains_folded(raw: &[u8], fragments: &[Vec<u8>]) -> bool {
-        let low = raw.to_ascii_lowercase();
+        let mut low = Vec::new();
+        crate::pattern::fold_case(raw, &mut low);
         fragments
             .iter()
             .any(|f| memchr::memmem::find(&low, f).is_some())
@@ -359,31 +375,30 @@ mod tests {
     #[test]
     fn windows_find_fragments_in_any_case() {
         let w = Windows::build(&mimikatz()[..5]).unwrap();
-        assert!(w.any_in(
-            br#"{"CommandLine":"mimikatz SEKURLSA::logonpasswords"}"#,
-            false
-        ));
-        assert!(w.any_in(b"\xa4Data\xb0KeRbErOs::PtT /ticket", false));
-        assert!(!w.any_in(br#"{"CommandLine":"sekurlsa:: "#[..20].as_ref(), false));
-        assert!(!w.any_in(br#"{"Message":"kerberos::pt lsadump:"}"#, false));
-        // JSON escapes of printable bytes may hide a fragment; escaped
-        // backslashes do not.
-        assert!(w.any_in(br#"{"a":"\u0053EKURLSA"}"#, true));
-        assert!(!w.any_in(br#"{"a":"\u0053EKURLSA"}"#, false));
-        assert!(!w.any_in(br#"{"a":"C:\\u0053ers"}"#, true));
-        assert!(w.any_in(br#"{"a":"C:\\\u0053ers"}"#, true));
+        assert!(w.any_in(br#"{"CommandLine":"mimikatz SEKURLSA::logonpasswords"}"#));
+        assert!(w.any_in(b"\xa4Data\xb0KeRbErOs::PtT /ticket"));
+        assert!(!w.any_in(br#"{"CommandLine":"sekurlsa:: "#[..20].as_ref()));
+        assert!(!w.any_in(br#"{"Message":"kerberos::pt lsadump:"}"#));
+        // Folded as values are: the Kelvin sign is a `k`, U+0130 an `i` with
+        // a dot after it, so it can end a fragment but not sit inside one.
+        assert!(w.any_in("x KERBEROS::PT\u{212a}".as_bytes()));
+        assert!(w.any_in("\u{212a}".as_bytes()));
+        let kiwi = Windows::build(&[b"eo.oe.kiwi".to_vec(), b"mimidrv.sys".to_vec()]).unwrap();
+        assert!(kiwi.any_in("EO.OE.KIW\u{130}".as_bytes()));
+        assert!(!kiwi.any_in("M\u{130}MIDRV.SYS".as_bytes()));
+        assert!(!kiwi.any_in("EO.OE.KIW\u{131}".as_bytes()));
         // Window `.b.` at offset 1: a failed candidate at 1 overlaps the
         // real one at 3.
         let w = Windows::build(&[b"b.b.c".to_vec()]).unwrap();
-        assert!(w.any_in(b"x.b.B.c", false));
-        assert!(!w.any_in(b"x.b.b.d", false));
+        assert!(w.any_in(b"x.b.B.c"));
+        assert!(!w.any_in(b"x.b.b.d"));
         // Punctuation windows (`::`, `.-`) overlap the same way.
         let w = Windows::build(&[b"a::::b".to_vec(), b"x.-y".to_vec()]).unwrap();
-        assert!(w.any_in(b"c::::a::::B", false));
-        assert!(!w.any_in(b"c::::a:::b x.-z", false));
-        assert!(w.any_in(b"X.-Y", false));
+        assert!(w.any_in(b"c::::a::::B"));
+        assert!(!w.any_in(b"c::::a:::b x.-z"));
+        assert!(w.any_in(b"X.-Y"));
         let w = Windows::build(&[b"::::b".to_vec()]).unwrap();
-        assert!(w.any_in(b"x:::::B", false));
+        assert!(w.any_in(b"x:::::B"));
     }
 
     #[test]
@@ -425,20 +440,22 @@ mod tests {
             all.len()
         };
         assert!(variants <= 30, "{variants} variants: {:?}", w.cased);
-        assert!(w.any_in(b"x PRIVILEGE::Debug", false));
-        assert!(w.any_in(b"gentilKiwi.com", false));
-        assert!(!w.any_in(b"privilege:: debug kiwi mimi", false));
+        assert!(w.any_in(b"x PRIVILEGE::Debug"));
+        assert!(w.any_in(b"gentilKiwi.com"));
+        assert!(!w.any_in(b"privilege:: debug kiwi mimi"));
     }
 
     #[test]
     fn too_many_variants_fall_back() {
-        // Three letters, no window shared: 8 variants each; with JSON's
-        // escape window, eight fragments exceed 64 patterns.
-        let f: Vec<Vec<u8>> = (0..8u8)
-            .map(|i| vec![b'a' + i, b'j' + i, b'a' + (i + 18) % 26])
+        // Three letters (no `k`, none ending in `i`), no window shared: 8
+        // variants each, nine fragments exceed 64.
+        let f: Vec<Vec<u8>> = (0..9u8)
+            .map(|i| vec![b'a' + i, b'l' + i, b'a' + (i + 20) % 26])
             .collect();
-        assert!(Windows::build(&f[..7]).is_some());
+        assert!(Windows::build(&f[..8]).is_some());
         assert!(Windows::build(&f).is_none());
+        // A fragment that is only `i` has no window U+0130 cannot hide.
+        assert!(Windows::build(&[b"i".to_vec()]).is_none());
     }
 
     #[test]
@@ -450,31 +467,36 @@ mod tests {
     }
 
     proptest! {
-        /// The window search answers exactly "does a fragment occur, ignoring
-        /// ASCII case" — candidates that overlap, repeat or sit at the ends
-        /// included.
+        /// The window search never misses what the keyword scan would find
+        /// (each value folded by `fold_case`), and with ASCII alone answers
+        /// exactly that — candidates that overlap, repeat or sit at the
+        /// ends included.
         #[test]
         fn windows_agree_with_a_folded_search(
             pieces in proptest::collection::vec((0usize..7, 0usize..12, any::<u16>(), any::<u8>()), 0..30),
         ) {
             // Each piece: a prefix of a fragment (whole ones included) in a
-            // random case, then one arbitrary byte.
+            // random case, a `k` sometimes the Kelvin sign and an `i`
+            // U+0130, then one arbitrary ASCII byte.
             let f = mimikatz();
             let mut raw = Vec::new();
             for (i, len, case, byte) in pieces {
                 let frag = &f[i];
                 for (k, &b) in frag[..len.min(frag.len())].iter().enumerate() {
-                    raw.push(if case >> (k % 16) & 1 == 1 { b.to_ascii_uppercase() } else { b });
+                    match (b, case >> (k % 16) & 1 == 1, case % 7) {
+                        (b'k', true, 0) => raw.extend_from_slice(KELVIN),
+                        (b'i', true, 1) => raw.extend_from_slice(DOTTED_I),
+                        (b, true, _) => raw.push(b.to_ascii_uppercase()),
+                        (b, false, _) => raw.push(b),
+                    }
                 }
-                raw.push(byte);
+                raw.push(byte & 0x7f);
             }
             let w = Windows::build(&f).unwrap();
             let found = contains_folded(&raw, &f);
-            prop_assert_eq!(w.any_in(&raw, false), found);
-            // JSON: never less; more only where a backslash may escape.
-            prop_assert!(!found || w.any_in(&raw, true));
-            if !raw.contains(&b'\\') {
-                prop_assert_eq!(w.any_in(&raw, true), found);
+            prop_assert!(!found || w.any_in(&raw));
+            if raw.is_ascii() {
+                prop_assert_eq!(w.any_in(&raw), found);
             }
         }
     }

@@ -450,6 +450,14 @@ fn keywords_survive_json_unicode_escapes() {
     assert!(fires(d, r#"{"Message":"ran \u006dimikatz.exe"}"#));
     assert!(fires(d, r#"{"Message":"ran MimiKatz.exe"}"#));
     assert!(!fires(d, r#"{"Message":"ran \u006dimi.exe"}"#));
+    // Values fold by Unicode's lowercase, where the Kelvin sign is a `k` and
+    // U+0130 an `i` and a dot: written raw or escaped, the prefilter must let
+    // them through to the scan.
+    let d = "  keywords:\n    - 'kerberos::ptt'\n    - 'eo.oe.kiwi'\n  condition: keywords";
+    assert!(fires(d, "{\"Message\":\"\u{212a}ERBEROS::PTT\"}"));
+    assert!(fires(d, r#"{"Message":"\u212Aerberos::ptt"}"#));
+    assert!(fires(d, "{\"Message\":\"EO.OE.KIW\u{130}\"}"));
+    assert!(!fires(d, "{\"Message\":\"EO.OE.K\u{130}WI\"}"));
 }
 
 #[test]
