@@ -29,7 +29,8 @@ use crate::compiler::{AtomId, FieldId};
 const SLOTS: usize = 16 * 1024;
 pub const MIN_LEN: usize = 16;
 pub const MAX_LEN: usize = 1024;
-/// Bound on the bytes the slots' value buffers may hold together.
+/// Bound on the bytes the slots' buffers (values and atoms) may hold
+/// together.
 const BUDGET: usize = 4 << 20;
 
 #[derive(Default)]
@@ -43,7 +44,7 @@ struct Slot {
 
 pub struct Memo {
     slots: Vec<Slot>,
-    /// Capacity of all slots' `text` buffers.
+    /// Capacity of all slots' buffers, in bytes.
     bytes: usize,
 }
 
@@ -82,18 +83,23 @@ impl Memo {
     /// Skipped when the slot's buffer would have to grow past the budget.
     pub fn put(&mut self, f: FieldId, hash: u64, text: &[u8], atoms: &[AtomId]) {
         let s = &mut self.slots[hash as usize % SLOTS];
-        let grow = text.len().saturating_sub(s.text.capacity());
-        if self.bytes + grow > BUDGET {
+        let size = |s: &Slot| s.text.capacity() + s.atoms.capacity() * size_of::<AtomId>();
+        // What the buffers hold after a put that grows them exactly.
+        let need = text.len().max(s.text.capacity())
+            + atoms.len().max(s.atoms.capacity()) * size_of::<AtomId>();
+        if self.bytes - size(s) + need > BUDGET {
             return;
         }
-        let before = s.text.capacity();
+        let before = size(s);
         s.field = f;
         s.hash = hash;
         s.text.clear();
+        s.text.reserve_exact(text.len());
         s.text.extend_from_slice(text);
         s.atoms.clear();
+        s.atoms.reserve_exact(atoms.len());
         s.atoms.extend_from_slice(atoms);
-        self.bytes += s.text.capacity() - before;
+        self.bytes = self.bytes - before + size(s);
     }
 }
 
@@ -289,6 +295,25 @@ mod tests {
         assert!(kept >= BUDGET / MAX_LEN / 2, "{kept} slots kept");
         let s = m.slots.iter().find(|s| s.field == 1).unwrap();
         assert_eq!(m.get(1, s.hash, &s.text.clone()), Some(&[1][..]));
+        // Values that grow their slot's buffers, and long lists of atoms,
+        // are counted as allocated.
+        let mut m = Memo::new();
+        for i in 0..SLOTS * 4 {
+            let len = MIN_LEN + (i * 37) % (MAX_LEN - MIN_LEN);
+            let mut t = vec![b'y'; len];
+            t[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let atoms: Vec<AtomId> = (0..(i % 3) * 700).map(|a| a as AtomId).collect();
+            m.put(2, Memo::hash(2, &t), &t, &atoms);
+            if i % 4096 == 0 {
+                let held: usize = m
+                    .slots
+                    .iter()
+                    .map(|s| s.text.capacity() + s.atoms.capacity() * 4)
+                    .sum();
+                assert_eq!(m.bytes, held);
+            }
+        }
+        assert!(m.bytes <= BUDGET, "{} bytes", m.bytes);
     }
 
     #[test]
