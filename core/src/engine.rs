@@ -862,7 +862,7 @@ impl Engine {
         let matched = s.st.matched.len();
         let emit = self.emits(matched);
         if emit {
-            if matched > 0 && self.mode != Mode::Drop {
+            if self.tags(matched) {
                 let tags: smallvec::SmallVec<[&str; 16]> =
                     s.st.matched
                         .iter()

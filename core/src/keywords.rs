@@ -24,7 +24,7 @@
 //!   lowercased copy of the record; windows chosen around punctuation
 //!   have few variants and rarely occur in ordinary records, and fragments
 //!   share windows (`s::` for every `kerberos::`), so SigmaHQ's 20
-//!   fragments need 32 variants: one slim Teddy pass.
+//!   fragments need 30 variants: one slim Teddy pass.
 //!
 //! When neither says "maybe", the scan is skipped; the result is exact.
 

@@ -87,10 +87,10 @@ impl Memo {
         // What the buffers hold after a put that grows them exactly.
         let need = text.len().max(s.text.capacity())
             + atoms.len().max(s.atoms.capacity()) * size_of::<AtomId>();
-        if self.bytes - size(s) + need > BUDGET {
+        let before = size(s);
+        if self.bytes - before + need > BUDGET {
             return;
         }
-        let before = size(s);
         s.field = f;
         s.hash = hash;
         s.text.clear();

@@ -35,6 +35,8 @@ pub fn filter_chunk(
     stats: &Stats,
 ) -> ChunkResult {
     let mut out = Vec::new();
+    // A matched body with its tags (reused: no allocation per record).
+    let mut tagged = Vec::new();
     let mut modified = false;
     // `out` holds `data[..flushed]` as filtered; the rest is unchanged so far.
     let mut flushed = 0;
@@ -52,33 +54,27 @@ pub fn filter_chunk(
             Some((h, body_at)) if !is_group_marker(&rest[h..body_at]) => (h, body_at),
             // A group marker, or not `[header, body]`: measured and kept.
             header => {
-                let Some(len) = value_len(rest) else {
-                    undecodable(stats);
-                    break;
-                };
-                if header.is_none() {
+                let len = value_len(rest);
+                if header.is_none() || len.is_none() {
                     undecodable(stats);
                 }
+                // Undecodable from here on: the rest is kept as it is.
+                let Some(len) = len else { break };
+                pos += len;
+                continue;
+            }
+        };
+        let (len, matched) = match engine.match_msgpack_prefix(scratch, &rest[body_at..]) {
+            Ok((len, m)) => (len, m.len()),
+            // Not a map the engine reads: kept as it is, counted.
+            Err(_) => {
+                undecodable(stats);
+                let Some(len) = value_len(rest) else { break };
                 pos += len;
                 continue;
             }
         };
         stats.records_in.fetch_add(1, Relaxed);
-        let (len, matched) = match engine.match_msgpack_prefix(scratch, &rest[body_at..]) {
-            Ok((len, m)) => (len, m.len()),
-            Err(_) => {
-                // Not a map the engine reads: kept as it is, counted.
-                let Some(len) = value_len(rest) else {
-                    stats.malformed.fetch_add(1, Relaxed);
-                    stats.records_out.fetch_add(1, Relaxed);
-                    break;
-                };
-                stats.malformed.fetch_add(1, Relaxed);
-                stats.records_out.fetch_add(1, Relaxed);
-                pos += len;
-                continue;
-            }
-        };
         pos += body_at + len;
         stats.matched.fetch_add((matched > 0) as u64, Relaxed);
         stats.rule_hits.add(engine, engine.last_matches(scratch));
@@ -92,7 +88,7 @@ pub fn filter_chunk(
         stats.records_out.fetch_add(1, Relaxed);
         if engine.tags(matched) {
             let body = &rest[body_at..body_at + len];
-            let mut tagged = Vec::with_capacity(body.len() + 256);
+            tagged.clear();
             match engine.write_tagged_msgpack(scratch, body, &mut tagged) {
                 Ok(()) if tagged != body => {
                     flush(&mut out, data, &mut flushed, start);
