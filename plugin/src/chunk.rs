@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use sigmaline_core::{Engine, Scratch};
 
 use crate::handle::Stats;
-use sigmaline_core::msgpack::{array_header, touch, value_len};
+use sigmaline_core::msgpack::{array_header, value_len};
 
 /// What became of a chunk.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,10 +42,10 @@ pub fn filter_chunk(
     let mut flushed = 0;
     let (mut pos, mut touched) = (0, 0);
     while pos < data.len() {
-        // Each line once, a few events ahead of the walk (see `touch`).
-        let ahead = (pos + 16 * 1024).min(data.len());
+        // Each line once, a few events ahead of the walk (see `prefetch`).
+        let ahead = (pos + AHEAD).min(data.len());
         if touched < ahead {
-            touch(&data[touched.max(pos)..ahead]);
+            prefetch(&data[touched.max(pos)..ahead]);
             touched = ahead;
         }
         let start = pos;
@@ -112,6 +112,29 @@ pub fn filter_chunk(
     } else {
         ChunkResult::Unchanged
     }
+}
+
+/// How far ahead of the event being matched the chunk is prefetched: a
+/// few events (OTRF Windows events are 1-8 KB).
+const AHEAD: usize = 16 * 1024;
+
+/// Asks for every cache line of `b` without waiting for any. A chunk's
+/// events follow each other, so while one is matched the next ones can
+/// arrive from memory. `msgpack::touch` (real loads) did that too, but a
+/// load that misses holds up the instructions after it; a prefetch does
+/// not. criterion, Windows pack, OTRF chunks of 256 events (110 MB, cold),
+/// touch vs prefetch 16 KB ahead, alternated three times: 524k/553k,
+/// 520k/551k, 509k/559k events/s (4 KB ahead: 546k, 543k, 525k).
+fn prefetch(b: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in b.chunks(64) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint: it reads nothing into the program
+        // and cannot fault, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    sigmaline_core::msgpack::touch(b);
 }
 
 /// Copies the unchanged events before `to` into `out`.
