@@ -17,7 +17,7 @@ use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
-use crate::memo::{Memo, SegMemo};
+use crate::memo::{Memo, SegMemo, ShortMemo};
 use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
@@ -451,6 +451,7 @@ struct State {
     kept: Vec<(FieldId, Range<usize>, Range<usize>)>,
     kept_bytes: Vec<u8>,
     memo: Memo,
+    short: ShortMemo,
     /// Hits of long values' lines (see memo.rs).
     segs: SegMemo,
     /// Atoms one value set, for the memo.
@@ -505,6 +506,7 @@ impl Engine {
                 kept: Vec::new(),
                 kept_bytes: Vec::new(),
                 memo: Memo::new(),
+                short: ShortMemo::new(),
                 segs: SegMemo::new(),
                 found: Vec::new(),
             },
@@ -806,8 +808,13 @@ impl Engine {
             }
             if m.reads_values() {
                 // A value seen recently replays its atoms (see memo.rs).
+                let short = ShortMemo::fits(text.len());
                 let hash = Memo::fits(text.len()).then(|| Memo::hash(f, text));
-                match hash.and_then(|h| st.memo.get(f, h, text)) {
+                let seen = match short {
+                    true => st.short.get(f, text),
+                    false => hash.and_then(|h| st.memo.get(f, h, text)),
+                };
+                match seen {
                     Some(atoms) => {
                         for &a in atoms {
                             let s = &mut st.atom_stamp[a as usize];
@@ -829,6 +836,8 @@ impl Engine {
                         st.segs = segs;
                         if let Some(h) = hash {
                             st.memo.put(f, h, text, &found);
+                        } else if short {
+                            st.short.put(f, text, &found);
                         }
                         st.lower = lower;
                         st.found = found;

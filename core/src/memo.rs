@@ -7,10 +7,11 @@
 //! value seen recently replays its atoms instead of being searched again.
 //!
 //! The memo is direct-mapped (one slot per hash, the newest value wins) and
-//! bounded: `SLOTS` slots, values of `MIN_LEN..=MAX_LEN` bytes only (shorter
-//! ones are cheaper to search than to hash; longer ones rarely repeat and
-//! would make the memo large), and at most `BUDGET` bytes of values. A
-//! slot's buffers are reused, so once warm the memo allocates nothing.
+//! bounded: `SLOTS` slots, values of `MIN_LEN..=MAX_LEN` bytes only (longer
+//! ones rarely repeat and would make the memo large; shorter ones go to the
+//! [`ShortMemo`], which compares them as two words instead of hashing and
+//! `memcmp`ing them), and at most `BUDGET` bytes of values. A slot's buffers
+//! are reused, so once warm the memo allocates nothing.
 //!
 //! Why 16,384 slots: the values a field matcher misses are searched by
 //! automata of hundreds to thousands of needles whose memory is cold, so a
@@ -100,6 +101,101 @@ impl Memo {
         s.atoms.reserve_exact(atoms.len());
         s.atoms.extend_from_slice(atoms);
         self.bytes = self.bytes - before + size(s);
+    }
+}
+
+/// Slots of the short-value memo (32 bytes each: 128 KiB, within L2).
+const SHORT_SLOTS: usize = 4096;
+/// Bound on the atoms the short-value memo holds together; past it the
+/// memo starts over.
+const SHORT_ATOMS: usize = 64 * 1024;
+/// Values setting more atoms than this are not memoised.
+const SHORT_MAX_ATOMS: usize = 1024;
+
+#[derive(Clone, Copy, Default)]
+struct ShortSlot {
+    /// The value's bytes, zero-padded to 16.
+    text: [u64; 2],
+    /// Field, length and a valid bit (see [`ShortMemo::meta`]); 0 when empty.
+    meta: u64,
+    /// The atoms: `atoms[at..at + n]`.
+    at: u32,
+    n: u32,
+}
+
+/// A memo of field verdicts for values shorter than [`MIN_LEN`].
+///
+/// Short values are the most repeated of all (`EventID` 10, `GrantedAccess`
+/// 0x1400, `EventType` SetValue: 3.1 per OTRF record, 2,639 distinct in
+/// 130,356), and searching one still runs the field's automaton from its
+/// start state, a lookup in its exact-value table, its regexes and number
+/// tests. A value under 16 bytes fits in two words with its field and
+/// length in a third, so a lookup is a few compares in one slot of a small
+/// table, no hashing of bytes and no `memcmp`.
+pub struct ShortMemo {
+    slots: Box<[ShortSlot]>,
+    atoms: Vec<AtomId>,
+}
+
+impl ShortMemo {
+    pub fn new() -> ShortMemo {
+        ShortMemo {
+            slots: vec![ShortSlot::default(); SHORT_SLOTS].into(),
+            atoms: Vec::new(),
+        }
+    }
+
+    /// Whether a value of this length is kept here.
+    pub fn fits(len: usize) -> bool {
+        len < MIN_LEN
+    }
+
+    #[inline]
+    fn key(f: FieldId, text: &[u8]) -> ([u64; 2], u64) {
+        let mut b = [0u8; 16];
+        b[..text.len()].copy_from_slice(text);
+        let w = [
+            u64::from_le_bytes(b[..8].try_into().unwrap()),
+            u64::from_le_bytes(b[8..].try_into().unwrap()),
+        ];
+        (w, (1 << 63) | (u64::from(f) << 8) | text.len() as u64)
+    }
+
+    #[inline]
+    fn slot(w: [u64; 2], meta: u64) -> usize {
+        let x = w[0] ^ w[1].rotate_left(29) ^ meta.rotate_left(41);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize
+    }
+
+    /// The atoms recorded for `text` (shorter than [`MIN_LEN`]) in field `f`.
+    #[inline]
+    pub fn get(&self, f: FieldId, text: &[u8]) -> Option<&[AtomId]> {
+        let (w, meta) = Self::key(f, text);
+        let s = &self.slots[Self::slot(w, meta)];
+        (s.meta == meta && s.text == w)
+            .then(|| &self.atoms[s.at as usize..s.at as usize + s.n as usize])
+    }
+
+    /// Records the atoms `text` set in field `f`, evicting the slot's value.
+    pub fn put(&mut self, f: FieldId, text: &[u8], atoms: &[AtomId]) {
+        if atoms.len() > SHORT_MAX_ATOMS {
+            return;
+        }
+        if self.atoms.len() + atoms.len() > SHORT_ATOMS {
+            // Starting over is rare (values repeat) and keeps this simple:
+            // no slot points past the cleared atoms.
+            self.slots.fill(ShortSlot::default());
+            self.atoms.clear();
+        }
+        let (w, meta) = Self::key(f, text);
+        let at = self.atoms.len() as u32;
+        self.atoms.extend_from_slice(atoms);
+        self.slots[Self::slot(w, meta)] = ShortSlot {
+            text: w,
+            meta,
+            at,
+            n: atoms.len() as u32,
+        };
     }
 }
 
@@ -265,6 +361,46 @@ impl SegMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_values_replay_only_the_same_field_and_bytes() {
+        let mut m = ShortMemo::new();
+        assert!(ShortMemo::fits(15) && !ShortMemo::fits(MIN_LEN));
+        m.put(7, b"10", &[3, 9]);
+        m.put(7, b"", &[4]);
+        m.put(7, b"0x1400\0", &[]);
+        assert_eq!(m.get(7, b"10"), Some(&[3, 9][..]));
+        assert_eq!(m.get(7, b""), Some(&[4][..]));
+        assert_eq!(m.get(7, b"0x1400\0"), Some(&[][..]));
+        assert_eq!(m.get(8, b"10"), None, "other field");
+        assert_eq!(m.get(7, b"1"), None, "prefix");
+        // Padding is zeros: a value ending in NUL bytes is another value.
+        assert_eq!(m.get(7, b"10\0"), None, "trailing NUL");
+        assert_eq!(m.get(7, b"0x1400"), None, "without its NUL");
+        let long = b"123456789012345";
+        m.put(u32::MAX - 1, long, &[1]);
+        assert_eq!(m.get(u32::MAX - 1, long), Some(&[1][..]));
+        assert_eq!(m.get(u32::MAX - 1, b"123456789012346"), None);
+    }
+
+    #[test]
+    fn short_memo_starts_over_when_its_atoms_are_full() {
+        let mut m = ShortMemo::new();
+        let atoms: Vec<AtomId> = (0..SHORT_MAX_ATOMS as u32).collect();
+        assert_eq!(m.get(1, b"x"), None);
+        m.put(1, b"x", &atoms);
+        assert_eq!(m.get(1, b"x"), Some(&atoms[..]));
+        // Too many atoms: not kept.
+        m.put(1, b"y", &vec![0; SHORT_MAX_ATOMS + 1]);
+        assert_eq!(m.get(1, b"y"), None);
+        for i in 0..SHORT_ATOMS / SHORT_MAX_ATOMS {
+            m.put(2, format!("v{i}").as_bytes(), &atoms);
+        }
+        assert!(m.atoms.len() <= SHORT_ATOMS);
+        assert_eq!(m.get(1, b"x"), None, "forgotten when the memo started over");
+        let last = format!("v{}", SHORT_ATOMS / SHORT_MAX_ATOMS - 1);
+        assert_eq!(m.get(2, last.as_bytes()), Some(&atoms[..]));
+    }
 
     #[test]
     fn replays_only_the_same_field_and_text() {
