@@ -188,7 +188,9 @@ impl<'a> Doc<'a> for MsgDoc<'a> {
     }
 }
 
-/// Where a root entry's key, value and end lie in the record.
+/// Where a root entry's key text, value and end lie in the record: the key
+/// is `record[.0...1]` (its bytes, without the msgpack header), the value
+/// `record[.1...2]`.
 pub type EntrySpan = (usize, usize, usize);
 
 /// Validates a msgpack map record in one pass and records its root entries
@@ -210,10 +212,26 @@ pub fn index_map_prefix(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<usi
     for _ in 0..n {
         let kl = scalar_len(record.get(pos..)?)?;
         let vl = scalar_len(record.get(pos + kl..)?)?;
-        spans.push((pos, pos + kl, pos + kl + vl));
+        // Keys are read twice per record (profile, walk): their text is
+        // located once, here. Entries whose key is not a string are never
+        // read.
+        if let Some(kh) = str_header_len(record[pos]) {
+            spans.push((pos + kh, pos + kl, pos + kl + vl));
+        }
         pos += kl + vl;
     }
     Some(pos)
+}
+
+/// The header length of a str or bin value by its first byte.
+fn str_header_len(m: u8) -> Option<usize> {
+    match m {
+        0xa0..=0xbf => Some(1),
+        0xd9 | 0xc4 => Some(2),
+        0xda | 0xc5 => Some(3),
+        0xdb | 0xc6 => Some(5),
+        _ => None,
+    }
 }
 
 /// The whole length of a value by its first byte, for the values whose
@@ -278,9 +296,7 @@ impl<'a> Doc<'a> for IndexedDoc<'a, '_> {
         match *self {
             IndexedDoc::Root { record, spans } => {
                 for &(k, v, e) in spans {
-                    if let Some(key) = MsgDoc::str_at(&record[k..v]) {
-                        f(key, IndexedDoc::Value(MsgDoc(&record[v..e])));
-                    }
+                    f(&record[k..v], IndexedDoc::Value(MsgDoc(&record[v..e])));
                 }
                 true
             }
@@ -335,6 +351,43 @@ mod tests {
         let mut keys = Vec::new();
         root.entries(|k, _| keys.push(k.to_vec()));
         assert_eq!(keys, [b"EventID".to_vec(), b"Data".to_vec()]);
+        // Keys of every str and bin header; an integer key is no field.
+        let long = "K".repeat(40);
+        let mut w = Vec::new();
+        rmp::encode::write_map_len(&mut w, 5).unwrap();
+        rmp::encode::write_str(&mut w, &long).unwrap();
+        rmp::encode::write_str(&mut w, "str8").unwrap();
+        rmp::encode::write_u8(&mut w, 7).unwrap();
+        rmp::encode::write_str(&mut w, "int key").unwrap();
+        rmp::encode::write_bin(&mut w, b"bin").unwrap();
+        rmp::encode::write_nil(&mut w).unwrap();
+        w.extend_from_slice(&[0xda, 0, 4]);
+        w.extend_from_slice(b"st16");
+        rmp::encode::write_bool(&mut w, true).unwrap();
+        w.extend_from_slice(&[0xdb, 0, 0, 0, 4]);
+        w.extend_from_slice(b"st32");
+        rmp::encode::write_str(&mut w, "").unwrap();
+        assert_eq!(index_map(&w, &mut spans), Some(()));
+        let wide = IndexedDoc::Root {
+            record: &w,
+            spans: &spans,
+        };
+        let mut seen = Vec::new();
+        wide.entries(|k, v| seen.push((String::from_utf8(k.to_vec()).unwrap(), v.scalar())));
+        assert_eq!(
+            seen,
+            [
+                (long.clone(), Some(Scalar::Str(b"str8"))),
+                ("bin".into(), Some(Scalar::Null)),
+                ("st16".into(), Some(Scalar::Bool(true))),
+                ("st32".into(), Some(Scalar::Str(b""))),
+            ]
+        );
+        assert_eq!(index_map(&v, &mut spans), Some(()));
+        let root = IndexedDoc::Root {
+            record: &v,
+            spans: &spans,
+        };
         assert_eq!(
             root.get(b"EventID").unwrap().scalar(),
             Some(Scalar::Int(4624))
