@@ -743,7 +743,12 @@ impl Engine {
             st.text = text;
             st.lower = lower;
         }
-        for &(atom, f, other, kind, cased) in &self.fieldrefs {
+        // A reference compares two kept values: with none kept, none holds.
+        let fieldrefs = match st.kept.is_empty() {
+            true => &[][..],
+            false => &self.fieldrefs[..],
+        };
+        for &(atom, f, other, kind, cased) in fieldrefs {
             if fieldref_holds(&st.kept, &st.kept_bytes, f, other, kind, cased) {
                 st.set(atom);
             }
