@@ -595,7 +595,8 @@ impl Engine {
     /// it); returns its length and the rules that fired. A host that finds
     /// records by walking a buffer (a Fluent Bit chunk) learns where this
     /// one ends from the same pass that indexes it, instead of measuring it
-    /// first. The caller brings the bytes into cache (`msgpack::touch`).
+    /// first. The caller brings the bytes into cache (the chunk filter
+    /// prefetches ahead of its walk).
     /// On an error the record's length is unknown: measure it with
     /// `msgpack::value_len`.
     pub fn match_msgpack_prefix<'s>(

@@ -104,7 +104,8 @@ impl Memo {
     }
 }
 
-/// Slots of the short-value memo (32 bytes each: 128 KiB, within L2).
+/// Slots of the short-value memo (32 bytes each: 128 KiB, within L2; its
+/// atoms take another 256 KiB).
 const SHORT_SLOTS: usize = 4096;
 /// Bound on the atoms the short-value memo holds together; past it the
 /// memo starts over.
@@ -116,7 +117,7 @@ const SHORT_MAX_ATOMS: usize = 1024;
 struct ShortSlot {
     /// The value's bytes, zero-padded to 16.
     text: [u64; 2],
-    /// Field, length and a valid bit (see [`ShortMemo::meta`]); 0 when empty.
+    /// Field, length and a valid bit (see `ShortMemo::key`); 0 when empty.
     meta: u64,
     /// The atoms: `atoms[at..at + n]`.
     at: u32,
@@ -141,7 +142,8 @@ impl ShortMemo {
     pub fn new() -> ShortMemo {
         ShortMemo {
             slots: vec![ShortSlot::default(); SHORT_SLOTS].into(),
-            atoms: Vec::new(),
+            // Allocated once: growing later would allocate on the hot path.
+            atoms: Vec::with_capacity(SHORT_ATOMS),
         }
     }
 
@@ -177,20 +179,31 @@ impl ShortMemo {
     }
 
     /// Records the atoms `text` set in field `f`, evicting the slot's value.
+    /// Each slot owns its run of the arena: a new value whose atoms fit in
+    /// the evicted one's run reuses it, others are appended.
     pub fn put(&mut self, f: FieldId, text: &[u8], atoms: &[AtomId]) {
         if atoms.len() > SHORT_MAX_ATOMS {
             return;
         }
-        if self.atoms.len() + atoms.len() > SHORT_ATOMS {
-            // Starting over is rare (values repeat) and keeps this simple:
-            // no slot points past the cleared atoms.
-            self.slots.fill(ShortSlot::default());
-            self.atoms.clear();
-        }
         let (w, meta) = Self::key(f, text);
-        let at = self.atoms.len() as u32;
-        self.atoms.extend_from_slice(atoms);
-        self.slots[Self::slot(w, meta)] = ShortSlot {
+        let i = Self::slot(w, meta);
+        let old = self.slots[i];
+        let at = if old.meta != 0 && atoms.len() <= old.n as usize {
+            let at = old.at as usize;
+            self.atoms[at..at + atoms.len()].copy_from_slice(atoms);
+            old.at
+        } else {
+            if self.atoms.len() + atoms.len() > SHORT_ATOMS {
+                // Starting over is rare (values repeat) and keeps this
+                // simple: no slot points past the cleared atoms.
+                self.slots.fill(ShortSlot::default());
+                self.atoms.clear();
+            }
+            let at = self.atoms.len() as u32;
+            self.atoms.extend_from_slice(atoms);
+            at
+        };
+        self.slots[i] = ShortSlot {
             text: w,
             meta,
             at,
@@ -383,9 +396,49 @@ mod tests {
         assert_eq!(m.get(u32::MAX - 1, b"123456789012346"), None);
     }
 
+    /// Values of field 3 whose keys share one slot.
+    fn same_slot(n: usize) -> Vec<String> {
+        let slot = |t: &str| {
+            let (w, meta) = ShortMemo::key(3, t.as_bytes());
+            ShortMemo::slot(w, meta)
+        };
+        let target = slot("v0");
+        let found: Vec<String> = (0..1_000_000)
+            .map(|i| format!("v{i}"))
+            .filter(|t| slot(t) == target)
+            .take(n)
+            .collect();
+        assert_eq!(found.len(), n);
+        found
+    }
+
+    #[test]
+    fn short_values_in_one_slot_evict_and_never_answer_for_each_other() {
+        let mut m = ShortMemo::new();
+        // An empty slot is no entry, not even for the empty value of field 0.
+        assert_eq!(m.get(0, b""), None);
+        let vals = same_slot(3);
+        let (a, b, c) = (vals[0].as_bytes(), vals[1].as_bytes(), vals[2].as_bytes());
+        m.put(3, a, &[1, 2, 3]);
+        assert_eq!(m.get(3, b), None, "same slot, other value");
+        m.put(3, b, &[4]);
+        assert_eq!(m.get(3, a), None, "evicted");
+        assert_eq!(m.get(3, b), Some(&[4][..]));
+        // `b` reused `a`'s run; `c` needs more room than that run.
+        m.put(3, c, &[5, 6, 7, 8]);
+        assert_eq!(m.get(3, c), Some(&[5, 6, 7, 8][..]));
+        assert_eq!(m.get(3, b), None);
+        assert_eq!(
+            m.atoms.len(),
+            3 + 4,
+            "a fitting value reuses its slot's run"
+        );
+    }
+
     #[test]
     fn short_memo_starts_over_when_its_atoms_are_full() {
         let mut m = ShortMemo::new();
+        let cap = m.atoms.capacity();
         let atoms: Vec<AtomId> = (0..SHORT_MAX_ATOMS as u32).collect();
         assert_eq!(m.get(1, b"x"), None);
         m.put(1, b"x", &atoms);
@@ -393,13 +446,30 @@ mod tests {
         // Too many atoms: not kept.
         m.put(1, b"y", &vec![0; SHORT_MAX_ATOMS + 1]);
         assert_eq!(m.get(1, b"y"), None);
-        for i in 0..SHORT_ATOMS / SHORT_MAX_ATOMS {
-            m.put(2, format!("v{i}").as_bytes(), &atoms);
+        // Values in slots of their own (not `x`'s), each appending a run.
+        let slot = |f, t: &[u8]| {
+            let (w, meta) = ShortMemo::key(f, t);
+            ShortMemo::slot(w, meta)
+        };
+        let mut used = std::collections::HashSet::from([slot(1, b"x")]);
+        let others: Vec<String> = (0..)
+            .map(|i| format!("v{i}"))
+            .filter(|t| used.insert(slot(2, t.as_bytes())))
+            .take(SHORT_ATOMS / SHORT_MAX_ATOMS)
+            .collect();
+        for t in &others[..others.len() - 1] {
+            m.put(2, t.as_bytes(), &atoms);
         }
-        assert!(m.atoms.len() <= SHORT_ATOMS);
+        assert_eq!(m.get(1, b"x"), Some(&atoms[..]), "full, not yet over");
+        m.put(2, others.last().unwrap().as_bytes(), &atoms);
         assert_eq!(m.get(1, b"x"), None, "forgotten when the memo started over");
-        let last = format!("v{}", SHORT_ATOMS / SHORT_MAX_ATOMS - 1);
-        assert_eq!(m.get(2, last.as_bytes()), Some(&atoms[..]));
+        assert_eq!(m.get(2, others[0].as_bytes()), None);
+        assert_eq!(
+            m.get(2, others.last().unwrap().as_bytes()),
+            Some(&atoms[..])
+        );
+        assert_eq!(m.atoms.len(), SHORT_MAX_ATOMS);
+        assert_eq!(m.atoms.capacity(), cap, "the arena never grows");
     }
 
     #[test]

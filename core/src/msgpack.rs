@@ -194,8 +194,8 @@ impl<'a> Doc<'a> for MsgDoc<'a> {
 pub type EntrySpan = (usize, usize, usize);
 
 /// Validates a msgpack map record in one pass and records its root entries
-/// in `spans` (reused, so no allocation once warm). `None` unless the record
-/// is exactly one valid map.
+/// with a str or bin key (the others are no field) in `spans` (reused, so no
+/// allocation once warm). `None` unless the record is exactly one valid map.
 pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
     (index_map_prefix(record, spans)? == record.len()).then_some(())
 }

@@ -129,8 +129,9 @@ fn prefetch(b: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     for line in b.chunks(64) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint: it reads nothing into the program
-        // and cannot fault, whatever the address.
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; and
+        // a prefetch is a hint: it reads nothing into the program and cannot
+        // fault, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
     }
     #[cfg(not(target_arch = "x86_64"))]
