@@ -189,6 +189,22 @@ fn tags_carry_id_title_level_tags_and_author() {
     out.clear();
     e.filter_json(&mut s, benign, &mut out).unwrap();
     assert_eq!(out, benign);
+
+    // A record that already carries the tag field: a match replaces it (one
+    // key, our tags), no match leaves it alone.
+    let mut v: serde_json::Value = serde_json::from_str(&rec).unwrap();
+    v["sigma"] = serde_json::json!("from upstream");
+    let carried = v.to_string();
+    out.clear();
+    e.filter_json(&mut s, carried.as_bytes(), &mut out).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert_eq!(text.matches("\"sigma\":").count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["sigma"][0]["title"], CALLOUT);
+    let benign = br#"{"EventID": 1, "sigma": "from upstream", "Image":"C:\\a.exe"}"#;
+    out.clear();
+    e.filter_json(&mut s, benign, &mut out).unwrap();
+    assert_eq!(out, benign);
 }
 
 #[test]

@@ -635,6 +635,8 @@ impl Engine {
         Ok(&s.st.matched)
     }
 
+    /// Matches a JSON record; returns whether it already has the tag field
+    /// (asked only when a rule fired: false otherwise).
     fn eval_json(&self, s: &mut Scratch, record: &[u8]) -> Result<bool, RecordError> {
         self.check_size(record)?;
         let mut buf = std::mem::take(&mut s.json);
@@ -657,7 +659,10 @@ impl Engine {
                     Err(RecordError::NotAnObject)
                 } else {
                     self.eval_doc(&mut s.st, root, Raw::Json(record));
-                    Ok(root.get(self.tag_field.as_bytes()).is_some())
+                    // Only a tagged record needs to know (one more pass
+                    // over the root's keys).
+                    let tagged = !s.st.matched.is_empty();
+                    Ok(tagged && root.get(self.tag_field.as_bytes()).is_some())
                 }
             }
         };
