@@ -10,8 +10,8 @@
 //! bounded: `SLOTS` slots, values of `MIN_LEN..=MAX_LEN` bytes only (longer
 //! ones rarely repeat and would make the memo large; shorter ones go to the
 //! [`ShortMemo`], which compares them as two words instead of hashing and
-//! `memcmp`ing them), and at most `BUDGET` bytes of values. A slot's buffers
-//! are reused, so once warm the memo allocates nothing.
+//! `memcmp`ing them). A slot's buffer is reused, so once warm the memo
+//! allocates nothing.
 //!
 //! Why 16,384 slots: the values a field matcher misses are searched by
 //! automata of hundreds to thousands of needles whose memory is cold, so a
@@ -20,10 +20,14 @@
 //! automata searched 8.8 MB over two passes of the sample, with 16,384
 //! slots 5.8 MB. criterion, Windows pack over the whole sample: msgpack
 //! 424k-436k -> 441k-480k records/s, JSON 281k-283k -> 290k-297k (runs
-//! alternated). The slots' headers take ~1 MiB, their values at most
-//! `BUDGET`.
+//! alternated). Each slot is one cache line (1 MiB in all) holding a
+//! value of up to 48 bytes with its atoms, so a hit reads one line; longer
+//! values and atom lists spill into a buffer of the slot's (at most
+//! `BUDGET` bytes in all).
 
 use std::hash::Hasher;
+
+use zerocopy::IntoBytes;
 
 use crate::compiler::{AtomId, FieldId};
 
@@ -34,30 +38,55 @@ pub const MAX_LEN: usize = 1024;
 /// together.
 const BUDGET: usize = 4 << 20;
 
-#[derive(Default)]
+/// Words of a slot's own storage: a value of up to 48 bytes with its atoms,
+/// or fewer bytes and more atoms, live in the slot itself.
+const INLINE: usize = 12;
+
+/// One cache line: a hit on a value that fits inline reads nothing else
+/// (its text and atoms were a separate allocation each, two more lines
+/// from memory per hit).
+#[derive(Clone)]
+#[repr(C, align(64))]
 struct Slot {
+    hash: u64,
     /// `FieldId::MAX` when empty.
     field: FieldId,
-    hash: u64,
-    text: Vec<u8>,
-    atoms: Vec<AtomId>,
+    /// The value's length in bytes.
+    len: u16,
+    /// How many atoms it set.
+    n: u16,
+    /// The value's bytes (viewed as bytes: `zerocopy`), then its atoms from
+    /// the next whole word on; in `Memo::spill` when they do not fit here.
+    words: [u32; INLINE],
 }
+
+const _: () = assert!(size_of::<Slot>() == 64);
 
 pub struct Memo {
     slots: Vec<Slot>,
-    /// Capacity of all slots' buffers, in bytes.
+    /// Per slot, the words of a value and its atoms too long to be inline.
+    spill: Vec<Vec<u32>>,
+    /// Capacity of all spill buffers, in bytes.
     bytes: usize,
+}
+
+/// The words `len` bytes of text take.
+fn text_words(len: usize) -> usize {
+    len.div_ceil(4)
 }
 
 impl Memo {
     pub fn new() -> Memo {
+        let empty = Slot {
+            hash: 0,
+            field: FieldId::MAX,
+            len: 0,
+            n: 0,
+            words: [0; INLINE],
+        };
         Memo {
-            slots: (0..SLOTS)
-                .map(|_| Slot {
-                    field: FieldId::MAX,
-                    ..Slot::default()
-                })
-                .collect(),
+            slots: vec![empty; SLOTS],
+            spill: vec![Vec::new(); SLOTS],
             bytes: 0,
         }
     }
@@ -74,33 +103,58 @@ impl Memo {
         h.finish()
     }
 
+    /// Slot `i`'s words: the text's, then the atoms'.
+    fn words(&self, i: usize) -> &[u32] {
+        let s = &self.slots[i];
+        match text_words(s.len as usize) + s.n as usize {
+            n if n <= INLINE => &s.words[..n],
+            _ => &self.spill[i],
+        }
+    }
+
     /// The atoms recorded for `text` in field `f`, if it is in the memo.
     pub fn get(&self, f: FieldId, hash: u64, text: &[u8]) -> Option<&[AtomId]> {
-        let s = &self.slots[hash as usize % SLOTS];
-        (s.field == f && s.hash == hash && s.text == text).then_some(&s.atoms[..])
+        let i = hash as usize % SLOTS;
+        let s = &self.slots[i];
+        if s.field != f || s.hash != hash || s.len as usize != text.len() {
+            return None;
+        }
+        let (words, tw) = (self.words(i), text_words(text.len()));
+        (&words[..tw].as_bytes()[..text.len()] == text).then(|| &words[tw..])
     }
 
     /// Records the atoms `text` set in field `f`, evicting the slot's value.
-    /// Skipped when the slot's buffer would have to grow past the budget.
+    /// Skipped when a spill buffer would have to grow past the budget.
     pub fn put(&mut self, f: FieldId, hash: u64, text: &[u8], atoms: &[AtomId]) {
-        let s = &mut self.slots[hash as usize % SLOTS];
-        let size = |s: &Slot| s.text.capacity() + s.atoms.capacity() * size_of::<AtomId>();
-        // What the buffers hold after a put that grows them exactly.
-        let need = text.len().max(s.text.capacity())
-            + atoms.len().max(s.atoms.capacity()) * size_of::<AtomId>();
-        let before = size(s);
-        if self.bytes - before + need > BUDGET {
+        if !Self::fits(text.len()) || atoms.len() > u16::MAX as usize {
             return;
         }
+        let i = hash as usize % SLOTS;
+        let tw = text_words(text.len());
+        let need = tw + atoms.len();
+        let words = if need <= INLINE {
+            &mut self.slots[i].words[..need]
+        } else {
+            let v = &mut self.spill[i];
+            let before = v.capacity() * 4;
+            // What the buffer holds after a put that grows it exactly.
+            if self.bytes - before + need.max(v.capacity()) * 4 > BUDGET {
+                return;
+            }
+            v.clear();
+            v.reserve_exact(need);
+            v.resize(need, 0);
+            self.bytes = self.bytes - before + v.capacity() * 4;
+            &mut v[..]
+        };
+        // The text as bytes of the first words (compared as bytes by `get`).
+        words[..tw].as_mut_bytes()[..text.len()].copy_from_slice(text);
+        words[tw..].copy_from_slice(atoms);
+        let s = &mut self.slots[i];
         s.field = f;
         s.hash = hash;
-        s.text.clear();
-        s.text.reserve_exact(text.len());
-        s.text.extend_from_slice(text);
-        s.atoms.clear();
-        s.atoms.reserve_exact(atoms.len());
-        s.atoms.extend_from_slice(atoms);
-        self.bytes = self.bytes - before + size(s);
+        s.len = text.len() as u16;
+        s.n = atoms.len() as u16;
     }
 }
 
@@ -490,17 +544,19 @@ mod tests {
     #[test]
     fn values_stay_within_the_budget() {
         let mut m = Memo::new();
+        let mut put = Vec::new();
         for i in 0..SLOTS * 2 {
             let mut t = vec![b'x'; MAX_LEN];
             t[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            m.put(1, Memo::hash(1, &t), &t, &[1]);
+            let h = Memo::hash(1, &t);
+            m.put(1, h, &t, &[1]);
+            put.push((h, t));
         }
         assert!(m.bytes <= BUDGET, "{} bytes", m.bytes);
         // Puts over the budget are dropped, never wrong: what is there replays.
-        let kept = m.slots.iter().filter(|s| s.field == 1).count();
-        assert!(kept >= BUDGET / MAX_LEN / 2, "{kept} slots kept");
-        let s = m.slots.iter().find(|s| s.field == 1).unwrap();
-        assert_eq!(m.get(1, s.hash, &s.text.clone()), Some(&[1][..]));
+        let kept: Vec<_> = put.iter().filter_map(|(h, t)| m.get(1, *h, t)).collect();
+        assert!(kept.len() >= BUDGET / MAX_LEN / 2, "{} kept", kept.len());
+        assert!(kept.iter().all(|a| *a == [1]));
         // Values that grow their slot's buffers, and long lists of atoms,
         // are counted as allocated.
         let mut m = Memo::new();
@@ -511,15 +567,49 @@ mod tests {
             let atoms: Vec<AtomId> = (0..(i % 3) * 700).map(|a| a as AtomId).collect();
             m.put(2, Memo::hash(2, &t), &t, &atoms);
             if i % 4096 == 0 {
-                let held: usize = m
-                    .slots
-                    .iter()
-                    .map(|s| s.text.capacity() + s.atoms.capacity() * 4)
-                    .sum();
+                let held: usize = m.spill.iter().map(|v| v.capacity() * 4).sum();
                 assert_eq!(m.bytes, held);
             }
         }
         assert!(m.bytes <= BUDGET, "{} bytes", m.bytes);
+    }
+
+    #[test]
+    fn values_in_the_slot_and_spilled_replay_alike() {
+        let mut m = Memo::new();
+        // 16 to 48 bytes with as many atoms as fill the slot, and one more.
+        for len in MIN_LEN..=48 {
+            for extra in [0, 1] {
+                let n = INLINE.saturating_sub(text_words(len)) + extra;
+                let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                let atoms: Vec<AtomId> = (0..n as AtomId).map(|a| a * 7 + 1).collect();
+                let h = Memo::hash(5, &text);
+                m.put(5, h, &text, &atoms);
+                assert_eq!(
+                    m.get(5, h, &text),
+                    Some(&atoms[..]),
+                    "{len} bytes, {n} atoms"
+                );
+                // One byte changed anywhere, the last one included, is
+                // another value (the hash is kept: only the compare decides).
+                for at in [0, len / 2, len - 1] {
+                    let mut other = text.clone();
+                    other[at] ^= 0x20;
+                    assert_eq!(m.get(5, h, &other), None, "{len} bytes, byte {at}");
+                }
+                // A shorter value under the same hash: the padding is no text.
+                assert_eq!(m.get(5, h, &text[..len - 1]), None);
+            }
+        }
+        // A slot goes from spilled to inline and back.
+        let t = b"C:\\Windows\\System32\\ntdll.dll+9c534";
+        let h = Memo::hash(6, t);
+        m.put(6, h, t, &[9; 40]);
+        assert_eq!(m.get(6, h, t), Some(&[9; 40][..]));
+        m.put(6, h, t, &[3]);
+        assert_eq!(m.get(6, h, t), Some(&[3][..]));
+        m.put(6, h, t, &[4; 20]);
+        assert_eq!(m.get(6, h, t), Some(&[4; 20][..]));
     }
 
     #[test]
