@@ -450,16 +450,18 @@ mod tests {
         assert_eq!(m.get(u32::MAX - 1, b"123456789012346"), None);
     }
 
+    /// The slot of a short value.
+    fn short_slot(f: FieldId, text: &[u8]) -> usize {
+        let (w, meta) = ShortMemo::key(f, text);
+        ShortMemo::slot(w, meta)
+    }
+
     /// Values of field 3 whose keys share one slot.
     fn same_slot(n: usize) -> Vec<String> {
-        let slot = |t: &str| {
-            let (w, meta) = ShortMemo::key(3, t.as_bytes());
-            ShortMemo::slot(w, meta)
-        };
-        let target = slot("v0");
+        let target = short_slot(3, b"v0");
         let found: Vec<String> = (0..1_000_000)
             .map(|i| format!("v{i}"))
-            .filter(|t| slot(t) == target)
+            .filter(|t| short_slot(3, t.as_bytes()) == target)
             .take(n)
             .collect();
         assert_eq!(found.len(), n);
@@ -501,14 +503,10 @@ mod tests {
         m.put(1, b"y", &vec![0; SHORT_MAX_ATOMS + 1]);
         assert_eq!(m.get(1, b"y"), None);
         // Values in slots of their own (not `x`'s), each appending a run.
-        let slot = |f, t: &[u8]| {
-            let (w, meta) = ShortMemo::key(f, t);
-            ShortMemo::slot(w, meta)
-        };
-        let mut used = std::collections::HashSet::from([slot(1, b"x")]);
+        let mut used = std::collections::HashSet::from([short_slot(1, b"x")]);
         let others: Vec<String> = (0..)
             .map(|i| format!("v{i}"))
-            .filter(|t| used.insert(slot(2, t.as_bytes())))
+            .filter(|t| used.insert(short_slot(2, t.as_bytes())))
             .take(SHORT_ATOMS / SHORT_MAX_ATOMS)
             .collect();
         for t in &others[..others.len() - 1] {

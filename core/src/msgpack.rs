@@ -108,12 +108,13 @@ impl<'a> MsgDoc<'a> {
     }
 
     fn str_at(b: &'a [u8]) -> Option<&'a [u8]> {
-        let (len, h) = match *b.first()? {
-            m @ 0xa0..=0xbf => ((m & 0x1f) as usize, 1),
-            0xd9 | 0xc4 => (be(b, 1, 1)?, 2),
-            0xda | 0xc5 => (be(b, 1, 2)?, 3),
-            0xdb | 0xc6 => (be(b, 1, 4)?, 5),
-            _ => return None,
+        let m = *b.first()?;
+        let h = str_header_len(m)?;
+        // A fixstr holds its length in its first byte, the others in the
+        // header's remaining bytes.
+        let len = match h {
+            1 => (m & 0x1f) as usize,
+            _ => be(b, 1, h - 1)?,
         };
         b.get(h..h + len)
     }
