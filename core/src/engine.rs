@@ -598,13 +598,16 @@ impl Engine {
     /// first. The caller brings the bytes into cache (the chunk filter
     /// prefetches ahead of its walk).
     /// On an error the record's length is unknown: measure it with
-    /// `msgpack::value_len`.
+    /// `msgpack::value_len`. `depth` is how deep the map sits in what the
+    /// host measures as one value (1 for a chunk event's body), so that the
+    /// nesting limit is the same for both (see `msgpack::index_map_prefix`).
     pub fn match_msgpack_prefix<'s>(
         &self,
         s: &'s mut Scratch,
         bytes: &[u8],
+        depth: usize,
     ) -> Result<(usize, &'s [u32]), RecordError> {
-        let Some(len) = crate::msgpack::index_map_prefix(bytes, &mut s.spans) else {
+        let Some(len) = crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans) else {
             return Err(RecordError::Msgpack("not a valid msgpack map".into()));
         };
         let record = &bytes[..len];

@@ -198,21 +198,26 @@ pub type EntrySpan = (usize, usize, usize);
 /// with a str or bin key (the others are no field) in `spans` (reused, so no
 /// allocation once warm). `None` unless the record is exactly one valid map.
 pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
-    (index_map_prefix(record, spans)? == record.len()).then_some(())
+    (index_map_prefix(record, 0, spans)? == record.len()).then_some(())
 }
 
 /// [`index_map`] for a map at the start of `record`, followed by anything:
 /// the map's length. One pass finds where a record ends and indexes it (a
 /// Fluent Bit chunk's events are not length-prefixed).
-pub fn index_map_prefix(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<usize> {
+///
+/// `depth` is how deep the map sits in the value a host measures with
+/// [`value_len`] (0 for a record, 1 for the body of a chunk's `[header,
+/// body]` event): the nesting limit then holds for that whole value, so
+/// both agree on which bytes are a valid event.
+pub fn index_map_prefix(record: &[u8], depth: usize, spans: &mut Vec<EntrySpan>) -> Option<usize> {
     spans.clear();
     let (true, n, h) = container(record)? else {
         return None;
     };
     let mut pos = h;
     for _ in 0..n {
-        let kl = scalar_len(record.get(pos..)?)?;
-        let vl = scalar_len(record.get(pos + kl..)?)?;
+        let kl = scalar_len(record.get(pos..)?, depth + 1)?;
+        let vl = scalar_len(record.get(pos + kl..)?, depth + 1)?;
         // Keys are read twice per record (profile, walk): their text is
         // located once, here. Entries whose key is not a string are never
         // read.
@@ -260,14 +265,14 @@ const FIXED_LEN: [u8; 256] = {
     t
 };
 
-/// [`value_len_depth`] at depth 1, with the common root values — short
+/// [`value_len_depth`] for a value at `depth`, with the common root values — short
 /// strings and numbers — measured by a table lookup.
 #[inline]
-fn scalar_len(b: &[u8]) -> Option<usize> {
+fn scalar_len(b: &[u8], depth: usize) -> Option<usize> {
     let m = *b.first()?;
     let total = match FIXED_LEN[m as usize] {
         0 if m == 0xd9 => 2 + *b.get(1)? as usize,
-        0 => return value_len_depth(b, 1),
+        0 => return value_len_depth(b, depth),
         n => n as usize,
     };
     (total <= b.len()).then_some(total)
@@ -328,7 +333,7 @@ mod tests {
                 for n in 0..tail.len() {
                     let mut b = vec![m];
                     b.extend_from_slice(&tail[..n]);
-                    assert_eq!(scalar_len(&b), value_len_depth(&b, 1), "{m:#04x} + {n}");
+                    assert_eq!(scalar_len(&b, 1), value_len_depth(&b, 1), "{m:#04x} + {n}");
                 }
             }
         }
@@ -400,11 +405,11 @@ mod tests {
         trailing.push(0xc0);
         assert_eq!(index_map(&trailing, &mut spans), None);
         // The prefix form measures the map and ignores what follows.
-        assert_eq!(index_map_prefix(&trailing, &mut spans), Some(v.len()));
+        assert_eq!(index_map_prefix(&trailing, 0, &mut spans), Some(v.len()));
         assert_eq!(spans.len(), 2);
         for cut in 0..v.len() {
             assert_eq!(
-                index_map_prefix(&v[..cut], &mut spans),
+                index_map_prefix(&v[..cut], 0, &mut spans),
                 None,
                 "truncated at {cut}"
             );

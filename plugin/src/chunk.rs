@@ -65,7 +65,7 @@ pub fn filter_chunk(
                 continue;
             }
         };
-        let (len, matched) = match engine.match_msgpack_prefix(scratch, &rest[body_at..]) {
+        let (len, matched) = match engine.match_msgpack_prefix(scratch, &rest[body_at..], 1) {
             Ok((len, m)) => (len, m.len()),
             // Not a map the engine reads: kept as it is, counted.
             Err(_) => {
@@ -360,6 +360,17 @@ mod tests {
         ])));
         events.push(event(&[0x92], 0xffff_fffe, &[0x80]));
         let whole: Vec<u8> = events.concat();
+        // Bodies nested to the limit: alone a valid value, but one level
+        // too deep inside its event, and one level less (valid both ways).
+        let deep = |arrays: usize| {
+            let mut b = vec![0x81, 0xa1, b'k'];
+            b.extend(std::iter::repeat_n(0x91, arrays));
+            b.push(1);
+            event(&[0x92], 10, &b)
+        };
+        let too_deep = deep(127);
+        assert!(value_len(&too_deep[13..]).is_some() && value_len(&too_deep).is_none());
+        assert!(value_len(&deep(126)).is_some());
         let cases = [
             whole.clone(),
             // A truncated last event.
@@ -368,6 +379,9 @@ mod tests {
             events[..2].concat(),
             // Only the hit.
             events[3].clone(),
+            // A hit, then an event too deep: it and the rest are kept.
+            [&events[3][..], &too_deep, &events[0], &events[3]].concat(),
+            [&events[3][..], &deep(126), &events[0], &events[3]].concat(),
         ];
         for mode in ["tag", "keep", "drop"] {
             let h = handle(mode);
