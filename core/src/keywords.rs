@@ -16,7 +16,8 @@
 //!   JSON and msgpack store printable ASCII other than `"`, `\` and `/`
 //!   verbatim, unless the JSON uses `\u` escapes, in which case we scan.
 //!   Values fold by Unicode's lowercase, which makes two other characters
-//!   ASCII (see [`KELVIN`]): they are looked for too.
+//!   ASCII (the Kelvin sign and U+0130, see `KELVIN`): they are looked for
+//!   too.
 //!   Keywords match without regard to case, so each fragment is found
 //!   through a short window of it (`a::` of `sekurlsa::`) in every case
 //!   variant, with one SIMD (Teddy) pass over the raw bytes and a full

@@ -16,7 +16,7 @@ use crate::memo::{SegMatch, SegMemo};
 use crate::pattern::{fold_case, folded, StrMatch};
 
 /// Values longer than this are searched line by line through the segment
-/// memo (see [`SegMemo`]); shorter ones go through the whole-value memo.
+/// memo (`memo::SegMemo`); shorter ones go through the whole-value memo.
 pub const LONG_VALUE: usize = crate::memo::MAX_LEN;
 
 /// Regex size limit per pattern (the `regex` crate's compiled-size bound).
