@@ -25,7 +25,7 @@ use crate::profile::ProfileSet;
 use crate::record::{scalar_bytes, Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
 use crate::scope_cache::ScopeCache;
-use crate::shape::{all_strings, Shapes};
+use crate::shape::{all_strings, Pairs, Shapes};
 
 /// What happens to records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -696,23 +696,18 @@ impl Engine {
         st.matched.clear();
         st.kept.clear();
         st.kept_bytes.clear();
-        if let Some(shape) = self.shapes.pick(&root) {
-            // Logsource fields at once, the others once every gate can be read.
-            // On the stack: the hot path allocates nothing per record.
-            let mut later: smallvec::SmallVec<[(FieldId, Scalar<'a>); 48]> =
-                smallvec::SmallVec::new();
-            self.shapes.walk(shape, root, &mut |f, v| {
+        let mut pairs = Pairs::new();
+        if self.shapes.walk(root, &mut pairs) {
+            // Logsource fields first: their atoms name the kind of record
+            // (see scope_cache.rs), which gates every other field.
+            for &(f, v) in &pairs {
                 if self.scope_field[f as usize] {
                     self.feed(st, f, v)
-                } else {
-                    later.push((f, v))
                 }
-            });
-            // Only logsource fields have set atoms so far: they name the
-            // kind of record (see scope_cache.rs).
+            }
             st.scopes.select(&st.hits);
-            for &(f, v) in &later {
-                if self.field_open(st, f) {
+            for &(f, v) in &pairs {
+                if !self.scope_field[f as usize] && self.field_open(st, f) {
                     self.feed(st, f, v)
                 }
             }

@@ -272,7 +272,19 @@ pub struct Shapes {
     detect_filter: KeyFilter,
     /// The first shape without `detect` (or the first shape).
     fallback: usize,
+    /// The fallback shape and a table of its root's keys and every `detect`
+    /// key, when its root is only a key lookup (the `flat` profile): see
+    /// [`Shapes::walk`].
+    fast: Option<(usize, KeyTable<FastStep>)>,
 }
+
+/// A root key's step in the fallback shape, and whether the key is some
+/// profile's `detect` key (then the fallback is not the record's shape).
+type FastStep = (Step, bool);
+
+/// Fields and leaf values a record's walk extracted, in walk order. On
+/// the stack: the hot path allocates nothing per record.
+pub type Pairs<'a> = smallvec::SmallVec<[(FieldId, Scalar<'a>); 48]>;
 
 impl Shapes {
     pub fn compile(set: &ProfileSet, fields: &FieldTable) -> Shapes {
@@ -306,17 +318,37 @@ impl Shapes {
             }
         }
         let fallback = shapes.iter().position(|s| s.detect.is_empty()).unwrap_or(0);
+        let fast = shapes.get(fallback).and_then(|shape| {
+            let root = &shape.nodes[0];
+            if shape.positional.is_some() || !root.fields.is_empty() || root.wildcard.is_some() {
+                return None;
+            }
+            // Every key whose step is not `Skip`, and the detect keys.
+            let mut keys: Vec<&[u8]> = root.children.keys().map(|k| &k[..]).collect();
+            if root.passthrough {
+                keys.extend(by_name.keys().map(|k| &k[..]));
+            }
+            keys.extend(detect.keys().map(|k| &k[..]));
+            keys.sort();
+            keys.dedup();
+            let table = KeyTable::new(
+                keys.into_iter()
+                    .map(|k| (k.into(), (root.step(k), detect.contains_key(k)))),
+            );
+            Some((fallback, table))
+        });
         Shapes {
             shapes,
             detect_filter: KeyFilter::new(detect.keys().map(|k| &k[..])),
             detect,
             fallback,
+            fast,
         }
     }
 
     /// The profile for a record: the first whose `detect` key the record
     /// has, else the first without `detect`.
-    pub fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
+    fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
         let mut first = usize::MAX;
         if !self.detect.is_empty() {
             root.entries(|k, _| {
@@ -333,15 +365,33 @@ impl Shapes {
             .or_else(|| self.shapes.get(self.fallback))
     }
 
-    /// Calls `sink` with every (field, leaf value) the shape extracts. The
-    /// root's keys are also reported to `root_key` (to spot a tag field
-    /// that already exists).
-    pub fn walk<'a, D: Doc<'a>>(
-        &self,
-        shape: &Shape,
-        root: D,
-        sink: &mut impl FnMut(FieldId, Scalar<'a>),
-    ) {
+    /// Picks the record's profile and adds every (field, leaf value) it
+    /// extracts to `out`; false if there is no profile.
+    ///
+    /// Most records have the fallback shape (no `detect` key): with a
+    /// [`Shapes::fast`] table they are picked and their root walked in one
+    /// pass, one lookup a key; a record found to have a `detect` key is
+    /// walked again the general way.
+    pub fn walk<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> bool {
+        let sink = &mut |f, v| out.push((f, v));
+        if let Some((i, table)) = &self.fast {
+            let shape = &self.shapes[*i];
+            let mut other = false;
+            root.entries(|k, child| {
+                if let Some((step, detect)) = table.get(k) {
+                    other |= detect;
+                    self.take_step(shape, step, child, None, sink);
+                }
+            });
+            if !other {
+                return true;
+            }
+            out.clear();
+        }
+        let sink = &mut |f, v| out.push((f, v));
+        let Some(shape) = self.pick(&root) else {
+            return false;
+        };
         let layout = shape.positional.as_ref().and_then(|p| {
             let provider = root.get(&p.provider_field)?.scalar()?;
             let id = root.get(&p.event_id_field)?.scalar()?;
@@ -352,6 +402,7 @@ impl Shapes {
             p.layouts.get(&(provider, text)).map(Vec::as_slice)
         });
         self.walk_node(shape, 0, root, layout, sink);
+        true
     }
 
     fn walk_node<'a, D: Doc<'a>>(
@@ -363,46 +414,84 @@ impl Shapes {
         sink: &mut impl FnMut(FieldId, Scalar<'a>),
     ) {
         let node = &shape.nodes[n];
-        for &f in &node.fields {
-            leaf_values(&v, &mut |s| sink(f, s));
-        }
-        if let (true, Some(layout)) = (node.positional, layout) {
-            let mut i = 0;
-            v.items(|item| {
-                if let Some(Some(f)) = layout.get(i) {
-                    leaf_values(&item, &mut |s| sink(*f, s));
-                }
-                i += 1;
-            });
-        }
+        node_leaves(node, &v, layout, sink);
         if node.children.is_empty() && node.wildcard.is_none() && !node.passthrough {
             return;
         }
-        if node.passthrough {
-            v.entries(|k, child| {
-                match node.keys.get(k) {
-                    Some((Some(c), f)) => {
-                        self.walk_node(shape, c, child, layout, sink);
-                        // An explicit mapping of a passthrough key keeps the key's own name too.
-                        if let Some(f) = f {
-                            leaf_values(&child, &mut |s| sink(f, s));
-                        }
-                    }
-                    _ if node.wildcard.is_some() => {
-                        self.walk_node(shape, node.wildcard.unwrap(), child, layout, sink)
-                    }
-                    Some((None, Some(f))) => leaf_values(&child, &mut |s| sink(f, s)),
-                    _ => {}
+        v.entries(|k, child| self.take_step(shape, node.step(k), child, layout, sink));
+    }
+
+    #[inline(always)]
+    fn take_step<'a, D: Doc<'a>>(
+        &self,
+        shape: &Shape,
+        step: Step,
+        child: D,
+        layout: Option<&[Option<FieldId>]>,
+        sink: &mut impl FnMut(FieldId, Scalar<'a>),
+    ) {
+        match step {
+            Step::Skip => {}
+            Step::Leaf(f) => leaf_values(&child, &mut |s| sink(f, s)),
+            Step::Node(c, f) => {
+                self.walk_node(shape, c, child, layout, sink);
+                // An explicit mapping of a passthrough key keeps the key's own name too.
+                if let Some(f) = f {
+                    leaf_values(&child, &mut |s| sink(f, s));
                 }
-            });
-            return;
-        }
-        v.entries(|k, child| {
-            if let Some(&c) = node.children.get(k) {
-                self.walk_node(shape, c, child, layout, sink);
-            } else if let Some(c) = node.wildcard {
-                self.walk_node(shape, c, child, layout, sink);
             }
+        }
+    }
+}
+
+/// What a node's key leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// No rule reads anything under the key.
+    Skip,
+    /// The key's leaf values are this field's.
+    Leaf(FieldId),
+    /// The key's value is walked as this node; its leaf values are also the
+    /// field's, if one is given.
+    Node(usize, Option<FieldId>),
+}
+
+impl Node {
+    #[inline(always)]
+    fn step(&self, k: &[u8]) -> Step {
+        if self.passthrough {
+            return match self.keys.get(k) {
+                Some((Some(c), f)) => Step::Node(c, f),
+                _ if self.wildcard.is_some() => Step::Node(self.wildcard.unwrap(), None),
+                Some((None, Some(f))) => Step::Leaf(f),
+                _ => Step::Skip,
+            };
+        }
+        match self.children.get(k) {
+            Some(&c) => Step::Node(c, None),
+            None => self.wildcard.map_or(Step::Skip, |c| Step::Node(c, None)),
+        }
+    }
+}
+
+/// The values a node itself yields: its own fields, and the positional
+/// array's items.
+fn node_leaves<'a, D: Doc<'a>>(
+    node: &Node,
+    v: &D,
+    layout: Option<&[Option<FieldId>]>,
+    sink: &mut impl FnMut(FieldId, Scalar<'a>),
+) {
+    for &f in &node.fields {
+        leaf_values(v, &mut |s| sink(f, s));
+    }
+    if let (true, Some(layout)) = (node.positional, layout) {
+        let mut i = 0;
+        v.items(|item| {
+            if let Some(Some(f)) = layout.get(i) {
+                leaf_values(&item, &mut |s| sink(*f, s));
+            }
+            i += 1;
         });
     }
 }
@@ -446,6 +535,7 @@ pub fn all_strings<'a, D: Doc<'a>>(v: D, f: &mut impl FnMut(&[u8])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::ProfileSet;
     use proptest::prelude::*;
 
     proptest! {
@@ -479,6 +569,64 @@ mod tests {
                 prop_assert_eq!(table.get(q), map.get(&q[..]).copied(), "{:?}", q);
             }
         }
+    }
+
+    /// The one-pass walk of fallback-shaped records gives the same fields
+    /// and values, in the same order, as picking the shape and walking it;
+    /// a record with a `detect` key anywhere (first, last, or a key that is
+    /// also a field name) is walked as its own shape, without the pairs the
+    /// one-pass walk collected before it saw that key.
+    #[test]
+    fn one_pass_walk_agrees_with_pick_and_walk() {
+        let mut fields = FieldTable::default();
+        for f in [
+            "Image",
+            "EventID",
+            "Channel",
+            "Event",
+            "Provider_Name",
+            "Data",
+            "Keywords",
+        ] {
+            fields.intern(f);
+        }
+        let shapes = Shapes::compile(&ProfileSet::auto(), &fields);
+        assert!(
+            shapes.fast.is_some(),
+            "the flat profile has a one-pass table"
+        );
+        let mut general = Shapes::compile(&ProfileSet::auto(), &fields);
+        general.fast = None;
+        let records = [
+            r#"{"Image": "C:\\a.exe", "EventID": 1, "Unread": "x", "Keywords": ["a", "b"]}"#,
+            r#"{}"#,
+            r#"{"Image": "C:\\a.exe", "Event": {"System": {"EventID": 4104, "Channel": "c"}}}"#,
+            r#"{"Event": {"EventData": {"Image": "x"}}, "Image": "y"}"#,
+            r#"{"EventID": 7, "winlog": {"event_data": {"Image": "z"}, "channel": "c"}}"#,
+            r#"{"EventID": 4104, "EventData": {"Image": "w"}, "Image": "v", "Channel": "c"}"#,
+            r##"{"Image": {"#text": "t"}, "Data": [{"#text": "u"}, "v"], "EventID": null}"##,
+        ];
+        for r in records {
+            let v: serde_json::Value = serde_json::from_str(r).unwrap();
+            let (mut a, mut b) = (Pairs::new(), Pairs::new());
+            assert!(shapes.walk(&v, &mut a));
+            assert!(general.walk(&v, &mut b));
+            assert_eq!(a, b, "{r}");
+        }
+        // The first record: read fields only, in record order.
+        let v: serde_json::Value = serde_json::from_str(records[0]).unwrap();
+        let mut a = Pairs::new();
+        shapes.walk(&v, &mut a);
+        let id = |n| fields.get(n).unwrap();
+        assert_eq!(
+            a.as_slice(),
+            [
+                (id("Image"), Scalar::Str(b"C:\\a.exe")),
+                (id("EventID"), Scalar::Int(1)),
+                (id("Keywords"), Scalar::Str(b"a")),
+                (id("Keywords"), Scalar::Str(b"b")),
+            ]
+        );
     }
 
     #[test]
