@@ -334,6 +334,24 @@ fn fieldref() {
     let e = format!("  sel:\n    A|fieldref|endswith: B\n{SEL}");
     assert!(fires(&e, r#"{"A":"rest-suffix","B":"suffix"}"#));
     assert!(!fires(&e, r#"{"A":"suffix-rest","B":"suffix"}"#));
+    // Lists: any value of one side against any of the other, each folded.
+    assert!(fires(
+        &d,
+        r#"{"TargetUserName":["x","Bob"],"SubjectUserName":["BOB","z"]}"#
+    ));
+    assert!(!fires(
+        &d,
+        r#"{"TargetUserName":["x","Bob"],"SubjectUserName":["y","z"]}"#
+    ));
+    let cased = format!("  sel:\n    TargetUserName|fieldref|cased: SubjectUserName\n{SEL}");
+    assert!(fires(
+        &cased,
+        r#"{"TargetUserName":"Bob","SubjectUserName":"Bob"}"#
+    ));
+    assert!(!fires(
+        &cased,
+        r#"{"TargetUserName":"Bob","SubjectUserName":"bob"}"#
+    ));
 }
 
 #[test]
