@@ -216,15 +216,23 @@ pub fn index_map_prefix(record: &[u8], depth: usize, spans: &mut Vec<EntrySpan>)
     };
     let mut pos = h;
     for _ in 0..n {
-        let kl = scalar_len(record.get(pos..)?, depth + 1)?;
-        let vl = scalar_len(record.get(pos + kl..)?, depth + 1)?;
         // Keys are read twice per record (profile, walk): their text is
         // located once, here. Entries whose key is not a string are never
-        // read.
-        if let Some(kh) = str_header_len(record[pos]) {
-            spans.push((pos + kh, pos + kl, pos + kl + vl));
+        // read (header length 0). Most keys are fixstrs.
+        let m = *record.get(pos)?;
+        let (kh, kl) = match m {
+            0xa0..=0xbf => (1, 1 + (m & 0x1f) as usize),
+            _ => (
+                str_header_len(m).unwrap_or(0),
+                value_len_depth(&record[pos..], depth + 1)?,
+            ),
+        };
+        let v = pos + kl;
+        let e = v + scalar_len(record.get(v..)?, depth + 1)?;
+        if kh != 0 {
+            spans.push((pos + kh, v, e));
         }
-        pos += kl + vl;
+        pos = e;
     }
     Some(pos)
 }
