@@ -18,7 +18,7 @@ use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
 use crate::memo::{Memo, SegMemo, ShortMemo};
-use crate::msgpack::{index_map, EntrySpan, IndexedDoc, MsgDoc};
+use crate::msgpack::{EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
@@ -581,13 +581,12 @@ impl Engine {
     ) -> Result<&'s [u32], RecordError> {
         self.check_size(record)?;
         crate::msgpack::touch(record);
-        if index_map(record, &mut s.spans).is_none() {
+        if self.eval_msgpack(s, record, 0).ok() != Some(record.len()) {
             return Err(match MsgDoc::new(record) {
                 Some(_) => RecordError::NotAnObject,
                 None => RecordError::Msgpack("truncated or invalid msgpack value".into()),
             });
         }
-        self.eval_indexed(s, record);
         Ok(&s.st.matched)
     }
 
@@ -607,22 +606,48 @@ impl Engine {
         bytes: &[u8],
         depth: usize,
     ) -> Result<(usize, &'s [u32]), RecordError> {
-        let Some(len) = crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans) else {
-            return Err(RecordError::Msgpack("not a valid msgpack map".into()));
-        };
-        let record = &bytes[..len];
-        self.check_size(record)?;
-        self.eval_indexed(s, record);
+        let len = self.eval_msgpack(s, bytes, depth)?;
         Ok((len, &s.st.matched))
     }
 
-    /// Evaluates a record whose root `s.spans` indexes.
-    fn eval_indexed(&self, s: &mut Scratch, record: &[u8]) {
+    /// Validates the msgpack map at the start of `bytes` (nested at most
+    /// `MAX_DEPTH - depth`) and, unless it is over the size limit,
+    /// evaluates it; returns its length. A record of the fallback shape is
+    /// walked in the pass that validates it; any other is then indexed and
+    /// walked the general way.
+    fn eval_msgpack(
+        &self,
+        s: &mut Scratch,
+        bytes: &[u8],
+        depth: usize,
+    ) -> Result<usize, RecordError> {
+        let invalid = || RecordError::Msgpack("not a valid msgpack map".into());
+        if self.shapes.has_fast() {
+            let mut pairs = Pairs::new();
+            let mut other = false;
+            let len = crate::msgpack::map_prefix_entries(bytes, depth, |(k, v, e)| {
+                other |= self
+                    .shapes
+                    .fast_entry(&bytes[k..v], MsgDoc(&bytes[v..e]), &mut pairs);
+            })
+            .ok_or_else(invalid)?;
+            let record = &bytes[..len];
+            self.check_size(record)?;
+            if !other {
+                let raw = Raw::Msgpack(record);
+                self.eval_walked(&mut s.st, &pairs, true, MsgDoc(record), raw);
+                return Ok(len);
+            }
+        }
+        let len = crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans).ok_or_else(invalid)?;
+        let record = &bytes[..len];
+        self.check_size(record)?;
         let doc = IndexedDoc::Root {
             record,
             spans: &s.spans,
         };
         self.eval_doc(&mut s.st, doc, Raw::Msgpack(record));
+        Ok(len)
     }
 
     /// Matches an already parsed JSON value (used for evtx records).
@@ -685,6 +710,21 @@ impl Engine {
     }
 
     fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Raw<'_>) {
+        let mut pairs = Pairs::new();
+        let walked = self.shapes.walk(root, &mut pairs);
+        self.eval_walked(st, &pairs, walked, root, raw);
+    }
+
+    /// Evaluates a record whose walk gave `pairs` (`walked` is false if no
+    /// profile applied); `root` is read again only by a keyword scan.
+    fn eval_walked<'a, D: Doc<'a>>(
+        &self,
+        st: &mut State,
+        pairs: &[(FieldId, Scalar<'a>)],
+        walked: bool,
+        root: D,
+        raw: Raw<'_>,
+    ) {
         st.gen = st.gen.wrapping_add(1);
         if st.gen == 0 {
             st.atom_stamp.iter_mut().for_each(|x| *x = 0);
@@ -696,17 +736,16 @@ impl Engine {
         st.matched.clear();
         st.kept.clear();
         st.kept_bytes.clear();
-        let mut pairs = Pairs::new();
-        if self.shapes.walk(root, &mut pairs) {
+        if walked {
             // Logsource fields first: their atoms name the kind of record
             // (see scope_cache.rs), which gates every other field.
-            for &(f, v) in &pairs {
+            for &(f, v) in pairs {
                 if self.scope_field[f as usize] {
                     self.feed(st, f, v)
                 }
             }
             st.scopes.select(&st.hits);
-            for &(f, v) in &pairs {
+            for &(f, v) in pairs {
                 if !self.scope_field[f as usize] && self.field_open(st, f) {
                     self.feed(st, f, v)
                 }

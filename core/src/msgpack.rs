@@ -211,14 +211,28 @@ pub fn index_map(record: &[u8], spans: &mut Vec<EntrySpan>) -> Option<()> {
 /// both agree on which bytes are a valid event.
 pub fn index_map_prefix(record: &[u8], depth: usize, spans: &mut Vec<EntrySpan>) -> Option<usize> {
     spans.clear();
+    map_prefix_entries(record, depth, |span| spans.push(span))
+}
+
+/// Validates the map at the start of `record` (see [`index_map_prefix`])
+/// in one pass, calling `entry` with the span of each entry whose key is a
+/// str or bin (the others are no field) once its value is measured: a
+/// caller can read the entries in the pass that validates them. Returns
+/// the map's length, `None` (after calling `entry` for some entries) if it
+/// is not one valid map.
+#[inline(always)]
+pub fn map_prefix_entries(
+    record: &[u8],
+    depth: usize,
+    mut entry: impl FnMut(EntrySpan),
+) -> Option<usize> {
     let (true, n, h) = container(record)? else {
         return None;
     };
     let mut pos = h;
     for _ in 0..n {
-        // Keys are read twice per record (profile, walk): their text is
-        // located once, here. Entries whose key is not a string are never
-        // read (header length 0). Most keys are fixstrs.
+        // Most keys are fixstrs: their length is in the byte just read.
+        // A key that is no str or bin has header length 0.
         let m = *record.get(pos)?;
         let (kh, kl) = match m {
             0xa0..=0xbf => (1, 1 + (m & 0x1f) as usize),
@@ -230,7 +244,7 @@ pub fn index_map_prefix(record: &[u8], depth: usize, spans: &mut Vec<EntrySpan>)
         let v = pos + kl;
         let e = v + scalar_len(record.get(v..)?, depth + 1)?;
         if kh != 0 {
-            spans.push((pos + kh, v, e));
+            entry((pos + kh, v, e));
         }
         pos = e;
     }

@@ -373,16 +373,9 @@ impl Shapes {
     /// pass, one lookup a key; a record found to have a `detect` key is
     /// walked again the general way.
     pub fn walk<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> bool {
-        let sink = &mut |f, v| out.push((f, v));
-        if let Some((i, table)) = &self.fast {
-            let shape = &self.shapes[*i];
+        if self.has_fast() {
             let mut other = false;
-            root.entries(|k, child| {
-                if let Some((step, detect)) = table.get(k) {
-                    other |= detect;
-                    self.take_step(shape, step, child, None, sink);
-                }
-            });
+            root.entries(|k, child| other |= self.fast_entry(k, child, out));
             if !other {
                 return true;
             }
@@ -403,6 +396,29 @@ impl Shapes {
         });
         self.walk_node(shape, 0, root, layout, sink);
         true
+    }
+
+    /// Whether records of the fallback shape can be walked one root entry
+    /// at a time ([`Shapes::fast_entry`]).
+    pub fn has_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Walks one root entry as the fallback shape would (nothing without a
+    /// fast table); true if its key is a `detect` key, i.e. the record is
+    /// not of the fallback shape and what was collected must be dropped.
+    #[inline(always)]
+    pub fn fast_entry<'a, D: Doc<'a>>(&self, k: &[u8], v: D, out: &mut Pairs<'a>) -> bool {
+        let Some((i, table)) = &self.fast else {
+            return false;
+        };
+        let Some((step, detect)) = table.get(k) else {
+            return false;
+        };
+        self.take_step(&self.shapes[*i], step, v, None, &mut |f, v| {
+            out.push((f, v))
+        });
+        detect
     }
 
     fn walk_node<'a, D: Doc<'a>>(

@@ -34,6 +34,14 @@ fn records_over_max_record_bytes_are_not_read() {
         e.filter_msgpack(&mut s, &mp, &mut out),
         Err(RecordError::TooLarge { .. })
     ));
+    // A chunk event's body: its size is known once the map is measured,
+    // whatever follows it.
+    let mut chunk = mp.clone();
+    chunk.extend_from_slice(&[0x92, 0x01, 0x80]);
+    match e.match_msgpack_prefix(&mut s, &chunk, 1) {
+        Err(RecordError::TooLarge { len, max: 64 }) => assert_eq!(len, mp.len()),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
