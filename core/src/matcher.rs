@@ -8,7 +8,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{dfa, nfa, Anchored, MatchKind, Span};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::compiler::{AtomId, Cidr, CmpOp, FieldId, Test, TimePart};
@@ -53,6 +53,9 @@ struct AutomatonBuilder {
 
 impl AutomatonBuilder {
     fn add(&mut self, needle: Vec<u8>, hook: Hook) {
+        // Empty needles are `any` tests (see `FieldMatcherBuilder::add`):
+        // `overlapping` relies on it.
+        assert!(!needle.is_empty(), "empty needle");
         let i = *self.index.entry(needle.clone()).or_insert_with(|| {
             self.needles.push(needle);
             self.hooks.push(Vec::new());
@@ -67,12 +70,20 @@ impl AutomatonBuilder {
         }
         // A DFA is the fastest search; its memory grows with the needles, so
         // large sets (CommandLine has thousands) keep the compact NFA.
-        let kind = (self.needles.len() <= DFA_MAX_NEEDLES).then_some(AhoCorasickKind::DFA);
-        let ac = AhoCorasick::builder()
-            .kind(kind)
-            .match_kind(MatchKind::Standard)
-            .build(&self.needles)
-            .map_err(|e| e.to_string())?;
+        let ac = match self.needles.len() <= DFA_MAX_NEEDLES {
+            true => Searcher::Dfa(
+                dfa::DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.needles)
+                    .map_err(|e| e.to_string())?,
+            ),
+            false => Searcher::Nfa(
+                nfa::contiguous::NFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.needles)
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
         let multiline = self.needles.iter().any(|n| n.contains(&b'\n'));
         Ok(Some(Automaton {
             ac,
@@ -82,9 +93,71 @@ impl AutomatonBuilder {
     }
 }
 
+/// A field's Aho-Corasick automaton, of the kind its size calls for.
+#[derive(Debug)]
+enum Searcher {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+}
+
+impl Searcher {
+    /// Calls `f` with (needle, start, end) of every occurrence of every
+    /// needle in `hay`, overlapping, in order of end.
+    #[inline]
+    fn overlapping(&self, hay: &[u8], f: impl FnMut(u32, usize, usize)) {
+        match self {
+            Searcher::Dfa(a) => overlapping(a, hay, f),
+            Searcher::Nfa(a) => overlapping(a, hay, f),
+        }
+    }
+}
+
+/// aho-corasick's overlapping search (`try_find_overlapping_fwd`), with
+/// the matches of a state reported where they are found: the crate's
+/// iterator leaves and resumes its search for every match, which on field
+/// values with a few matches each cost more than the scan. Needles are not
+/// empty, so the start state is no match state.
+#[inline(always)]
+fn overlapping<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    hay: &[u8],
+    mut f: impl FnMut(u32, usize, usize),
+) {
+    let Ok(mut sid) = aut.start_state(Anchored::No) else {
+        return;
+    };
+    let pre = aut.prefilter();
+    let mut at = 0;
+    while at < hay.len() {
+        sid = aut.next_state(Anchored::No, sid, hay[at]);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                return;
+            } else if aut.is_match(sid) {
+                for i in 0..aut.match_len(sid) {
+                    let pid = aut.match_pattern(sid, i);
+                    let len = aut.pattern_len(pid);
+                    f(pid.as_u32(), at + 1 - len, at + 1);
+                }
+            } else if let Some(pre) = pre {
+                // A start state: skip to where a needle may begin.
+                match pre.find_in(hay, Span::from(at..hay.len())).into_option() {
+                    None => return,
+                    Some(i) if i > at => {
+                        at = i;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        at += 1;
+    }
+}
+
 #[derive(Debug)]
 struct Automaton {
-    ac: AhoCorasick,
+    ac: Searcher,
     hooks: Vec<Vec<Hook>>,
     /// Whether a needle spans lines (then values are searched whole).
     multiline: bool,
@@ -301,19 +374,19 @@ impl FieldMatcher {
             }
         }
         let Some(au) = &side.automaton else { return };
-        for m in au.ac.find_overlapping_iter(hay) {
-            for &h in &au.hooks[m.pattern().as_usize()] {
+        au.ac.overlapping(hay, |pid, start, end| {
+            for &h in &au.hooks[pid as usize] {
                 let hit = match h {
                     Hook::Contains(_) => true,
-                    Hook::Prefix(_) => m.start() == 0,
-                    Hook::Suffix(_) => m.end() == hay.len(),
+                    Hook::Prefix(_) => start == 0,
+                    Hook::Suffix(_) => end == hay.len(),
                     Hook::Glob(g, _) => self.globs[g as usize].is_match(hay),
                 };
                 if hit {
                     set(h.atom());
                 }
             }
-        }
+        });
     }
 
     /// [`Self::run_side`] for a long value, one line at a time: lines of
@@ -377,11 +450,9 @@ impl FieldMatcher {
                     &text[range]
                 };
                 found.clear();
-                found.extend(
-                    au.ac
-                        .find_overlapping_iter(hay)
-                        .map(|m| (m.pattern().as_u32(), m.start() as u32, m.end() as u32)),
-                );
+                au.ac.overlapping(hay, |p, start, end| {
+                    found.push((p, start as u32, end as u32))
+                });
                 hay.len() as u32
             };
         let (mut pos, mut batch) = (0, 0);
@@ -531,6 +602,41 @@ mod tests {
             let whole = atoms(&m, text.as_bytes(), &mut segs, false);
             prop_assert_eq!(&atoms(&m, text.as_bytes(), &mut segs, true), &whole, "cold");
             prop_assert_eq!(&atoms(&m, text.as_bytes(), &mut segs, true), &whole, "warm");
+        }
+
+        /// Our overlapping search reports exactly aho-corasick's overlapping
+        /// matches, in the same order, for the DFA and the contiguous NFA,
+        /// with and without their prefilters: needles that share prefixes
+        /// and suffixes (`a`, `aa`, `ba`...), haystacks that repeat them.
+        #[test]
+        fn overlapping_search_agrees_with_aho_corasick(
+            needles in proptest::collection::vec("[ab\\.]{1,4}|[a-z]{3,8}", 1..20),
+            hay in "([ab\\.]{0,6}[a-z ]{0,6}){0,12}",
+        ) {
+            let needles: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
+            let want: Vec<(u32, usize, usize)> = aho_corasick::AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&needles)
+                .unwrap()
+                .find_overlapping_iter(hay.as_bytes())
+                .map(|m| (m.pattern().as_u32(), m.start(), m.end()))
+                .collect();
+            for prefilter in [true, false] {
+                let searchers = [
+                    Searcher::Dfa(dfa::DFA::builder().prefilter(prefilter).build(&needles).unwrap()),
+                    Searcher::Nfa(
+                        nfa::contiguous::NFA::builder()
+                            .prefilter(prefilter)
+                            .build(&needles)
+                            .unwrap(),
+                    ),
+                ];
+                for ac in &searchers {
+                    let mut got = Vec::new();
+                    ac.overlapping(hay.as_bytes(), |p, s, e| got.push((p, s, e)));
+                    prop_assert_eq!(&got, &want, "{:?} prefilter {}", ac, prefilter);
+                }
+            }
         }
     }
 
