@@ -639,7 +639,8 @@ impl Engine {
                 return Ok(len);
             }
         }
-        let len = crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans).ok_or_else(invalid)?;
+        let len =
+            crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans).ok_or_else(invalid)?;
         let record = &bytes[..len];
         self.check_size(record)?;
         let doc = IndexedDoc::Root {
@@ -849,7 +850,13 @@ impl Engine {
         for i in 0..m.present.len() {
             st.set(m.present[i]);
         }
-        let mut buf = std::mem::take(&mut st.text);
+        // Strings are read where they lie: only other values are written,
+        // as text, into the scratch's buffer.
+        let written = !matches!(v, Scalar::Str(_) | Scalar::Null);
+        let mut buf = match written {
+            true => std::mem::take(&mut st.text),
+            false => Vec::new(),
+        };
         if let Some(text) = scalar_bytes(v, &mut buf) {
             for i in 0..m.nonnull.len() {
                 st.set(m.nonnull[i]);
@@ -904,7 +911,9 @@ impl Engine {
                 st.kept.push((f, raw, low));
             }
         }
-        st.text = buf;
+        if written {
+            st.text = buf;
+        }
     }
 
     /// Filters one JSON record according to the mode: appends what should
