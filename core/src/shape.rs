@@ -369,7 +369,7 @@ impl Shapes {
     /// extracts to `out`; false if there is no profile.
     ///
     /// Most records have the fallback shape (no `detect` key): with a
-    /// [`Shapes::fast`] table they are picked and their root walked in one
+    /// one-pass table (`fast`) they are picked and their root walked in one
     /// pass, one lookup a key; a record found to have a `detect` key is
     /// walked again the general way.
     pub fn walk<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> bool {
