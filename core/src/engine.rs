@@ -433,6 +433,9 @@ pub struct Scratch {
     json: Vec<u8>,
     buffers: simd_json::Buffers,
     tape: Option<simd_json::Tape<'static>>,
+    /// The last msgpack record had a `detect` key (not flat): the next one
+    /// is walked the general way first, not after a one-pass attempt.
+    general_first: bool,
 }
 
 struct State {
@@ -513,6 +516,7 @@ impl Engine {
             json: Vec::new(),
             buffers: simd_json::Buffers::new(4096),
             tape: Some(simd_json::Tape::null().reset()),
+            general_first: false,
         }
     }
 
@@ -582,6 +586,8 @@ impl Engine {
         self.check_size(record)?;
         crate::msgpack::touch(record);
         if self.eval_msgpack(s, record, 0).ok() != Some(record.len()) {
+            // A map with bytes after it was evaluated before that was known.
+            s.st.matched.clear();
             return Err(match MsgDoc::new(record) {
                 Some(_) => RecordError::NotAnObject,
                 None => RecordError::Msgpack("truncated or invalid msgpack value".into()),
@@ -622,15 +628,28 @@ impl Engine {
         depth: usize,
     ) -> Result<usize, RecordError> {
         let invalid = || RecordError::Msgpack("not a valid msgpack map".into());
-        if self.shapes.has_fast() {
+        if self.shapes.has_fast() && !s.general_first {
             let mut pairs = Pairs::new();
             let mut other = false;
-            let len = crate::msgpack::map_prefix_entries(bytes, depth, |(k, v, e)| {
+            // Read no further than the size limit: a record over it is
+            // refused, and its values would only cost memory.
+            let head = &bytes[..bytes.len().min(self.max_record_bytes.saturating_add(1))];
+            let walked = crate::msgpack::map_prefix_entries(head, depth, |(k, v, e)| {
                 other |= self
                     .shapes
-                    .fast_entry(&bytes[k..v], MsgDoc(&bytes[v..e]), &mut pairs);
-            })
-            .ok_or_else(invalid)?;
+                    .fast_entry(&head[k..v], MsgDoc(&head[v..e]), &mut pairs);
+            });
+            let Some(len) = walked else {
+                // Invalid, or cut short by the limit: measured whole, a
+                // valid map is too large.
+                let whole = (head.len() < bytes.len())
+                    .then(|| crate::msgpack::map_prefix_entries(bytes, depth, |_| {}))
+                    .flatten();
+                return Err(match whole {
+                    Some(n) => self.check_size(&bytes[..n]).err().unwrap_or_else(invalid),
+                    None => invalid(),
+                });
+            };
             let record = &bytes[..len];
             self.check_size(record)?;
             if !other {
@@ -639,6 +658,8 @@ impl Engine {
                 return Ok(len);
             }
         }
+        // Not flat (or no one-pass table): the general walk, once. The
+        // next record is expected to be of the same kind.
         let len =
             crate::msgpack::index_map_prefix(bytes, depth, &mut s.spans).ok_or_else(invalid)?;
         let record = &bytes[..len];
@@ -647,7 +668,11 @@ impl Engine {
             record,
             spans: &s.spans,
         };
-        self.eval_doc(&mut s.st, doc, Raw::Msgpack(record));
+        let mut pairs = Pairs::new();
+        let walked = self.shapes.walk_general(doc, &mut pairs);
+        s.general_first = walked == Some(false);
+        let walked = walked.is_some();
+        self.eval_walked(&mut s.st, &pairs, walked, doc, Raw::Msgpack(record));
         Ok(len)
     }
 

@@ -238,7 +238,7 @@ pub fn map_prefix_entries(
             0xa0..=0xbf => (1, 1 + (m & 0x1f) as usize),
             _ => (
                 str_header_len(m).unwrap_or(0),
-                value_len_depth(&record[pos..], depth + 1)?,
+                scalar_len(&record[pos..], depth + 1)?,
             ),
         };
         let v = pos + kl;

@@ -375,16 +375,30 @@ impl Shapes {
     pub fn walk<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> bool {
         if self.has_fast() {
             let mut other = false;
-            root.entries(|k, child| other |= self.fast_entry(k, child, out));
+            root.entries(|k, child| {
+                if !other {
+                    other = self.fast_entry(k, child, out);
+                }
+            });
             if !other {
                 return true;
             }
             out.clear();
         }
+        self.walk_general(root, out).is_some()
+    }
+
+    /// [`Shapes::walk`] without the one-pass attempt (for a record found,
+    /// or likely, to have a `detect` key); `None` if there is no profile,
+    /// else whether the record turned out to be one the one-pass walk
+    /// takes.
+    pub fn walk_general<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> Option<bool> {
         let sink = &mut |f, v| out.push((f, v));
-        let Some(shape) = self.pick(&root) else {
-            return false;
-        };
+        let shape = self.pick(&root)?;
+        let one_pass = self
+            .fast
+            .as_ref()
+            .is_some_and(|(i, _)| std::ptr::eq(shape, &self.shapes[*i]));
         let layout = shape.positional.as_ref().and_then(|p| {
             let provider = root.get(&p.provider_field)?.scalar()?;
             let id = root.get(&p.event_id_field)?.scalar()?;
@@ -395,7 +409,7 @@ impl Shapes {
             p.layouts.get(&(provider, text)).map(Vec::as_slice)
         });
         self.walk_node(shape, 0, root, layout, sink);
-        true
+        Some(one_pass)
     }
 
     /// Whether records of the fallback shape can be walked one root entry

@@ -42,6 +42,19 @@ fn records_over_max_record_bytes_are_not_read() {
         Err(RecordError::TooLarge { len, max: 64 }) => assert_eq!(len, mp.len()),
         other => panic!("{other:?}"),
     }
+    // Truncated past the limit: invalid, not too large.
+    assert!(matches!(
+        e.match_msgpack_prefix(&mut s, &mp[..mp.len() - 1], 1),
+        Err(RecordError::Msgpack(_))
+    ));
+    // Exactly at the limit: read.
+    let mut at = vec![0x81, 0xa3, b'P', b'a', b'd', 0xd9, 57];
+    at.extend(std::iter::repeat_n(b'x', 57));
+    assert_eq!(at.len(), 64);
+    let mut tail = at.clone();
+    tail.extend_from_slice(&chunk);
+    assert_eq!(e.match_msgpack_prefix(&mut s, &tail, 1).unwrap().0, 64);
+    assert!(e.match_msgpack(&mut s, &at).is_ok());
 }
 
 #[test]
