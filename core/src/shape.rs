@@ -272,10 +272,10 @@ pub struct Shapes {
     detect_filter: KeyFilter,
     /// The first shape without `detect` (or the first shape).
     fallback: usize,
-    /// The fallback shape and a table of its root's keys and every `detect`
-    /// key, when its root is only a key lookup (the `flat` profile): see
+    /// A table of the fallback shape's root keys and every `detect` key,
+    /// when that root is only a key lookup (the `flat` profile): see
     /// [`Shapes::walk`].
-    fast: Option<(usize, KeyTable<FastStep>)>,
+    fast: Option<KeyTable<FastStep>>,
 }
 
 /// A root key's step in the fallback shape, and whether the key is some
@@ -331,11 +331,10 @@ impl Shapes {
             keys.extend(detect.keys().map(|k| &k[..]));
             keys.sort();
             keys.dedup();
-            let table = KeyTable::new(
+            Some(KeyTable::new(
                 keys.into_iter()
                     .map(|k| (k.into(), (root.step(k), detect.contains_key(k)))),
-            );
-            Some((fallback, table))
+            ))
         });
         Shapes {
             shapes,
@@ -348,7 +347,7 @@ impl Shapes {
 
     /// The profile for a record: the first whose `detect` key the record
     /// has, else the first without `detect`.
-    fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<&Shape> {
+    fn pick<'a, D: Doc<'a>>(&self, root: &D) -> Option<usize> {
         let mut first = usize::MAX;
         if !self.detect.is_empty() {
             root.entries(|k, _| {
@@ -360,9 +359,9 @@ impl Shapes {
                 }
             });
         }
-        self.shapes
-            .get(first)
-            .or_else(|| self.shapes.get(self.fallback))
+        [first, self.fallback]
+            .into_iter()
+            .find(|&i| i < self.shapes.len())
     }
 
     /// Picks the record's profile and adds every (field, leaf value) it
@@ -394,11 +393,9 @@ impl Shapes {
     /// takes.
     pub fn walk_general<'a, D: Doc<'a>>(&self, root: D, out: &mut Pairs<'a>) -> Option<bool> {
         let sink = &mut |f, v| out.push((f, v));
-        let shape = self.pick(&root)?;
-        let one_pass = self
-            .fast
-            .as_ref()
-            .is_some_and(|(i, _)| std::ptr::eq(shape, &self.shapes[*i]));
+        let i = self.pick(&root)?;
+        let shape = &self.shapes[i];
+        let one_pass = self.fast.is_some() && i == self.fallback;
         let layout = shape.positional.as_ref().and_then(|p| {
             let provider = root.get(&p.provider_field)?.scalar()?;
             let id = root.get(&p.event_id_field)?.scalar()?;
@@ -423,13 +420,13 @@ impl Shapes {
     /// not of the fallback shape and what was collected must be dropped.
     #[inline(always)]
     pub fn fast_entry<'a, D: Doc<'a>>(&self, k: &[u8], v: D, out: &mut Pairs<'a>) -> bool {
-        let Some((i, table)) = &self.fast else {
+        let Some(table) = &self.fast else {
             return false;
         };
         let Some((step, detect)) = table.get(k) else {
             return false;
         };
-        self.take_step(&self.shapes[*i], step, v, None, &mut |f, v| {
+        self.take_step(&self.shapes[self.fallback], step, v, None, &mut |f, v| {
             out.push((f, v))
         });
         detect
