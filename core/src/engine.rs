@@ -13,6 +13,7 @@ use std::ops::Range;
 use crate::compiler::{AtomId, Compiler, Expr, FieldId, RefKind, Test, KEYWORDS};
 use crate::error::{Error, RecordError};
 use crate::groups::Groups;
+use crate::json_flat;
 use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
@@ -22,7 +23,7 @@ use crate::msgpack::{EntrySpan, IndexedDoc, MsgDoc};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
-use crate::record::{scalar_bytes, Doc, Scalar, TapeDoc};
+use crate::record::{Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
 use crate::scope_cache::ScopeCache;
 use crate::shape::{all_strings, Pairs, Shapes};
@@ -88,6 +89,11 @@ pub struct EngineBuilder {
 /// Records larger than this pass through unread by default (1 MiB: a
 /// PowerShell script block is logged in pieces of ~32 KB).
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Marks a memo key whose text is an escaped JSON string's raw bytes, so
+/// that it is never taken for a value with those bytes as its text (field
+/// ids stay far below this bit).
+const ESCAPED_KEY: FieldId = 1 << 31;
 
 impl Default for EngineBuilder {
     fn default() -> Self {
@@ -436,6 +442,10 @@ pub struct Scratch {
     /// The last msgpack record had a `detect` key (not flat): the next one
     /// is walked the general way first, not after a one-pass attempt.
     general_first: bool,
+    /// The same for JSON: the next record goes to simd-json first, not
+    /// after an attempt with the flat scanner.
+    json_general_first: bool,
+    scanner: json_flat::Scanner,
 }
 
 struct State {
@@ -459,6 +469,8 @@ struct State {
     segs: SegMemo,
     /// Atoms one value set, for the memo.
     found: Vec<AtomId>,
+    /// The text of an escaped JSON string being fed.
+    unescaped: Vec<u8>,
 }
 
 impl State {
@@ -512,11 +524,14 @@ impl Engine {
                 short: ShortMemo::new(),
                 segs: SegMemo::new(),
                 found: Vec::new(),
+                unescaped: Vec::new(),
             },
             json: Vec::new(),
             buffers: simd_json::Buffers::new(4096),
             tape: Some(simd_json::Tape::null().reset()),
             general_first: false,
+            json_general_first: false,
+            scanner: json_flat::Scanner::new(),
         }
     }
 
@@ -654,7 +669,8 @@ impl Engine {
             self.check_size(record)?;
             if !other {
                 let raw = Raw::Msgpack(record);
-                self.eval_walked(&mut s.st, &pairs, true, MsgDoc(record), raw);
+                let strings = |f: &mut dyn FnMut(&[u8])| all_strings(MsgDoc(record), &mut |b| f(b));
+                self.eval_walked(&mut s.st, &pairs, true, strings, raw);
                 return Ok(len);
             }
         }
@@ -672,7 +688,8 @@ impl Engine {
         let walked = self.shapes.walk_general(doc, &mut pairs);
         s.general_first = walked == Some(false);
         let walked = walked.is_some();
-        self.eval_walked(&mut s.st, &pairs, walked, doc, Raw::Msgpack(record));
+        let strings = |f: &mut dyn FnMut(&[u8])| all_strings(doc, &mut |b| f(b));
+        self.eval_walked(&mut s.st, &pairs, walked, strings, Raw::Msgpack(record));
         Ok(len)
     }
 
@@ -690,9 +707,15 @@ impl Engine {
     }
 
     /// Matches a JSON record; returns whether it already has the tag field
-    /// (asked only when a rule fired: false otherwise).
+    /// (asked only when a rule fired: false otherwise). A flat object is
+    /// read by the flat scanner; anything it declines, by simd-json.
     fn eval_json(&self, s: &mut Scratch, record: &[u8]) -> Result<bool, RecordError> {
         self.check_size(record)?;
+        if self.shapes.has_fast() && !s.json_general_first {
+            if let Some(tagged) = self.eval_json_flat(s, record) {
+                return Ok(tagged);
+            }
+        }
         let mut buf = std::mem::take(&mut s.json);
         // simd-json unescapes in place and reads up to INPUT_PADDING bytes
         // past the end: one padded copy, so it need not make its own.
@@ -712,7 +735,14 @@ impl Engine {
                 if !matches!(tape.0.first(), Some(simd_json::Node::Object { .. })) {
                     Err(RecordError::NotAnObject)
                 } else {
-                    self.eval_doc(&mut s.st, root, Raw::Json(record));
+                    // The flat scanner had its try (or a record like the
+                    // last one would not be flat): the general walk, once.
+                    let mut pairs = Pairs::new();
+                    let walked = self.shapes.walk_general(root, &mut pairs);
+                    s.json_general_first = walked == Some(false);
+                    let strings = |f: &mut dyn FnMut(&[u8])| all_strings(root, &mut |b| f(b));
+                    let raw = Raw::Json(record);
+                    self.eval_walked(&mut s.st, &pairs, walked.is_some(), strings, raw);
                     // Only a tagged record needs to know (one more pass
                     // over the root's keys).
                     let tagged = !s.st.matched.is_empty();
@@ -723,6 +753,53 @@ impl Engine {
         s.tape = Some(tape.reset());
         s.json = buf;
         result
+    }
+
+    /// [`Engine::eval_json`] for a flat object of the fallback shape, read
+    /// in one pass by [`json_flat::Scanner`]; `None` (nothing evaluated) for
+    /// a record the scanner declines or with a `detect` key.
+    fn eval_json_flat(&self, s: &mut Scratch, record: &[u8]) -> Option<bool> {
+        let tag = self.tag_field.as_bytes();
+        let mut pairs = Pairs::new();
+        let (mut other, mut has_tag) = (false, false);
+        s.scanner.scan(record, |k, v| {
+            has_tag |= k == tag;
+            if let Some((key, detect)) = self.shapes.fast_key(k) {
+                let v = match v {
+                    json_flat::Value::Scalar(v) => v,
+                    // Unescaped when fed, if the field is open.
+                    json_flat::Value::Escaped(raw) => Scalar::Escaped(raw),
+                    // A read value the scanner leaves as text: simd-json's.
+                    json_flat::Value::Float(_) | json_flat::Value::Nested(_) => {
+                        other = true;
+                        return;
+                    }
+                };
+                other |= detect;
+                self.shapes.fast_value(key, v, &mut pairs);
+            }
+        })?;
+        if other {
+            return None;
+        }
+        // Keyword searches read every string (rare: see keywords.rs), from
+        // simd-json's tape.
+        let (buf, buffers, tape) = (&mut s.json, &mut s.buffers, &mut s.tape);
+        let strings = |f: &mut dyn FnMut(&[u8])| {
+            let mut t = tape
+                .take()
+                .unwrap_or_else(|| simd_json::Tape::null().reset())
+                .reset();
+            buf.clear();
+            buf.extend_from_slice(record);
+            buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
+            if simd_json::fill_tape_padded(buf, record.len(), buffers, &mut t).is_ok() {
+                all_strings(TapeDoc(&t.0), &mut |b| f(b));
+            }
+            *tape = Some(t.reset());
+        };
+        self.eval_walked(&mut s.st, &pairs, true, strings, Raw::Json(record));
+        Some(has_tag && !s.st.matched.is_empty())
     }
 
     fn check_size(&self, record: &[u8]) -> Result<(), RecordError> {
@@ -738,17 +815,19 @@ impl Engine {
     fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Raw<'_>) {
         let mut pairs = Pairs::new();
         let walked = self.shapes.walk(root, &mut pairs);
-        self.eval_walked(st, &pairs, walked, root, raw);
+        let strings = |f: &mut dyn FnMut(&[u8])| all_strings(root, &mut |b| f(b));
+        self.eval_walked(st, &pairs, walked, strings, raw);
     }
 
     /// Evaluates a record whose walk gave `pairs` (`walked` is false if no
-    /// profile applied); `root` is read again only by a keyword scan.
-    fn eval_walked<'a, D: Doc<'a>>(
+    /// profile applied); `strings` hands every string value of the record
+    /// to a keyword scan, if one is needed.
+    fn eval_walked(
         &self,
         st: &mut State,
-        pairs: &[(FieldId, Scalar<'a>)],
+        pairs: &[(FieldId, Scalar<'_>)],
         walked: bool,
-        root: D,
+        strings: impl FnOnce(&mut dyn FnMut(&[u8])),
         raw: Raw<'_>,
     ) {
         st.gen = st.gen.wrapping_add(1);
@@ -802,7 +881,7 @@ impl Engine {
             let m = &self.matchers[k as usize];
             let (mut text, mut lower) =
                 (std::mem::take(&mut st.text), std::mem::take(&mut st.lower));
-            all_strings(root, &mut |b| {
+            strings(&mut |b| {
                 text.clear();
                 text.extend_from_slice(b);
                 let mut segs = std::mem::take(&mut st.segs);
@@ -875,69 +954,102 @@ impl Engine {
         for i in 0..m.present.len() {
             st.set(m.present[i]);
         }
-        // Strings are read where they lie: only other values are written,
-        // as text, into the scratch's buffer.
-        let written = !matches!(v, Scalar::Str(_) | Scalar::Null);
-        let mut buf = match written {
-            true => std::mem::take(&mut st.text),
-            false => Vec::new(),
-        };
-        if let Some(text) = scalar_bytes(v, &mut buf) {
-            for i in 0..m.nonnull.len() {
-                st.set(m.nonnull[i]);
-            }
-            if m.reads_values() {
-                // A value seen recently replays its atoms (see memo.rs).
-                let short = ShortMemo::fits(text.len());
-                let hash = Memo::fits(text.len()).then(|| Memo::hash(f, text));
-                let seen = match short {
-                    true => st.short.get(f, text),
-                    false => hash.and_then(|h| st.memo.get(f, h, text)),
-                };
-                match seen {
-                    Some(atoms) => {
-                        for &a in atoms {
-                            let s = &mut st.atom_stamp[a as usize];
-                            if *s != st.gen {
-                                *s = st.gen;
-                                st.hits.push(a);
-                            }
-                        }
+        match v {
+            Scalar::Null => {}
+            // Strings are read where they lie.
+            Scalar::Str(text) => self.feed_text(st, f, text, (f, text), true),
+            // An escaped string is known to the memo by its raw bytes: a
+            // value seen recently is not unescaped again.
+            Scalar::Escaped(raw) => {
+                let key = (f | ESCAPED_KEY, raw);
+                let keep = self.keep_values[f as usize];
+                if !keep && (!m.reads_values() || self.replay(st, key)) {
+                    for i in 0..m.nonnull.len() {
+                        st.set(m.nonnull[i]);
                     }
-                    None => {
-                        let mut lower = std::mem::take(&mut st.lower);
-                        let mut found = std::mem::take(&mut st.found);
-                        found.clear();
-                        let mut segs = std::mem::take(&mut st.segs);
-                        m.run(f, text, &mut lower, &mut segs, &mut |a| {
-                            found.push(a);
-                            st.set(a)
-                        });
-                        st.segs = segs;
-                        if let Some(h) = hash {
-                            st.memo.put(f, h, text, &found);
-                        } else if short {
-                            st.short.put(f, text, &found);
-                        }
-                        st.lower = lower;
-                        st.found = found;
-                    }
+                    return;
                 }
+                let mut text = std::mem::take(&mut st.unescaped);
+                text.clear();
+                crate::json_flat::unescape(raw, &mut text);
+                self.feed_text(st, f, &text, key, keep);
+                st.unescaped = text;
             }
-            if self.keep_values[f as usize] {
-                let b = &mut st.kept_bytes;
-                let raw = b.len()..b.len() + text.len();
-                b.extend_from_slice(text);
-                let mut lower = std::mem::take(&mut st.lower);
-                crate::pattern::fold_case(text, &mut lower);
-                let low = b.len()..b.len() + lower.len();
-                b.extend_from_slice(&lower);
-                st.lower = lower;
-                st.kept.push((f, raw, low));
+            // Other values are written, as text, into the scratch's buffer.
+            _ => {
+                let mut buf = std::mem::take(&mut st.text);
+                crate::record::scalar_text(v, &mut buf);
+                self.feed_text(st, f, &buf, (f, &buf), true);
+                st.text = buf;
             }
         }
-        if written {
-            st.text = buf;
+    }
+
+    /// Replays the atoms the memo holds for `key` (field, text); false if
+    /// it holds none.
+    #[inline(always)]
+    fn replay(&self, st: &mut State, (f, text): (FieldId, &[u8])) -> bool {
+        let seen = match ShortMemo::fits(text.len()) {
+            true => st.short.get(f, text),
+            false if Memo::fits(text.len()) => st.memo.get(f, Memo::hash(f, text), text),
+            false => None,
+        };
+        let Some(atoms) = seen else { return false };
+        for &a in atoms {
+            let s = &mut st.atom_stamp[a as usize];
+            if *s != st.gen {
+                *s = st.gen;
+                st.hits.push(a);
+            }
+        }
+        true
+    }
+
+    /// Feeds a non-null value's text; the memo knows it as `key`, and was
+    /// asked already unless `lookup`.
+    #[inline(always)]
+    fn feed_text(
+        &self,
+        st: &mut State,
+        f: FieldId,
+        text: &[u8],
+        key: (FieldId, &[u8]),
+        lookup: bool,
+    ) {
+        let m = &self.matchers[f as usize];
+        for i in 0..m.nonnull.len() {
+            st.set(m.nonnull[i]);
+        }
+        // A value seen recently replays its atoms (see memo.rs).
+        if m.reads_values() && !(lookup && self.replay(st, key)) {
+            let mut lower = std::mem::take(&mut st.lower);
+            let mut found = std::mem::take(&mut st.found);
+            found.clear();
+            let mut segs = std::mem::take(&mut st.segs);
+            m.run(f, text, &mut lower, &mut segs, &mut |a| {
+                found.push(a);
+                st.set(a)
+            });
+            st.segs = segs;
+            let (kf, kt) = key;
+            if ShortMemo::fits(kt.len()) {
+                st.short.put(kf, kt, &found);
+            } else if Memo::fits(kt.len()) {
+                st.memo.put(kf, Memo::hash(kf, kt), kt, &found);
+            }
+            st.lower = lower;
+            st.found = found;
+        }
+        if self.keep_values[f as usize] {
+            let b = &mut st.kept_bytes;
+            let raw = b.len()..b.len() + text.len();
+            b.extend_from_slice(text);
+            let mut lower = std::mem::take(&mut st.lower);
+            crate::pattern::fold_case(text, &mut lower);
+            let low = b.len()..b.len() + lower.len();
+            b.extend_from_slice(&lower);
+            st.lower = lower;
+            st.kept.push((f, raw, low));
         }
     }
 

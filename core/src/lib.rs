@@ -16,6 +16,7 @@ pub mod condition;
 pub mod engine;
 pub mod error;
 mod groups;
+pub mod json_flat;
 pub mod keywords;
 pub mod loader;
 pub mod logsource;

@@ -11,6 +11,9 @@ use simd_json::{Node, StaticNode};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scalar<'a> {
     Str(&'a [u8]),
+    /// A JSON string with escapes, as it is between its quotes (valid:
+    /// see [`crate::json_flat`]); unescaped only when a rule reads it.
+    Escaped(&'a [u8]),
     Int(i64),
     UInt(u64),
     Float(f64),
@@ -94,6 +97,21 @@ impl<'t, 'i: 't> Doc<'t> for TapeDoc<'t, 'i> {
     }
 }
 
+/// A leaf on its own (a value read by [`crate::json_flat`]).
+impl<'a> Doc<'a> for Scalar<'a> {
+    fn scalar(&self) -> Option<Scalar<'a>> {
+        Some(*self)
+    }
+
+    fn entries(&self, _: impl FnMut(&[u8], Self)) -> bool {
+        false
+    }
+
+    fn items(&self, _: impl FnMut(Self)) -> bool {
+        false
+    }
+}
+
 impl<'a> Doc<'a> for &'a serde_json::Value {
     fn scalar(&self) -> Option<Scalar<'a>> {
         use serde_json::Value as V;
@@ -128,13 +146,14 @@ impl<'a> Doc<'a> for &'a serde_json::Value {
     }
 }
 
-/// Writes a non-string scalar as the text Sigma compares it as; returns
-/// false for null.
+/// Writes a scalar as the text Sigma compares it as; returns false for
+/// null.
 pub fn scalar_text(s: Scalar<'_>, buf: &mut Vec<u8>) -> bool {
     use std::io::Write;
     buf.clear();
     match s {
         Scalar::Str(b) => buf.extend_from_slice(b),
+        Scalar::Escaped(raw) => crate::json_flat::unescape(raw, buf),
         Scalar::Int(i) => {
             if i < 0 {
                 buf.push(b'-');
@@ -163,19 +182,6 @@ fn push_decimal(mut n: u64, buf: &mut Vec<u8>) {
         }
     }
     buf.extend_from_slice(&digits[at..]);
-}
-
-/// The text Sigma compares a scalar as, without copying strings: a
-/// string's own bytes, other scalars written into `buf`; `None` for null.
-pub fn scalar_bytes<'b>(s: Scalar<'b>, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
-    match s {
-        Scalar::Str(b) => Some(b),
-        Scalar::Null => None,
-        other => {
-            scalar_text(other, buf);
-            Some(buf)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -228,19 +234,16 @@ mod tests {
     }
 
     #[test]
-    fn numbers_as_text() {
+    fn scalars_as_text() {
         let mut b = Vec::new();
         assert!(scalar_text(Scalar::Int(13), &mut b));
         assert_eq!(b, b"13");
         assert!(scalar_text(Scalar::Float(1.5), &mut b));
         assert_eq!(b, b"1.5");
         assert!(!scalar_text(Scalar::Null, &mut b));
-        assert_eq!(scalar_bytes(Scalar::UInt(7), &mut b), Some(&b"7"[..]));
-        assert_eq!(
-            scalar_bytes(Scalar::Bool(false), &mut b),
-            Some(&b"false"[..])
-        );
-        assert_eq!(scalar_bytes(Scalar::Str(b"x"), &mut b), Some(&b"x"[..]));
-        assert_eq!(scalar_bytes(Scalar::Null, &mut b), None);
+        assert!(scalar_text(Scalar::Bool(false), &mut b));
+        assert_eq!(b, b"false");
+        assert!(scalar_text(Scalar::Escaped(br"C:\\x\ty\/"), &mut b));
+        assert_eq!(b, b"C:\\x\ty/");
     }
 }

@@ -420,16 +420,30 @@ impl Shapes {
     /// not of the fallback shape and what was collected must be dropped.
     #[inline(always)]
     pub fn fast_entry<'a, D: Doc<'a>>(&self, k: &[u8], v: D, out: &mut Pairs<'a>) -> bool {
-        let Some(table) = &self.fast else {
-            return false;
-        };
-        let Some((step, detect)) = table.get(k) else {
-            return false;
-        };
-        self.take_step(&self.shapes[self.fallback], step, v, None, &mut |f, v| {
+        match self.fast_key(k) {
+            Some((key, detect)) => {
+                self.fast_value(key, v, out);
+                detect
+            }
+            None => false,
+        }
+    }
+
+    /// [`Shapes::fast_entry`] in two halves, for a reader that learns a
+    /// key before it has its value: the key's step (`None` if the fallback
+    /// shape reads nothing under it), and whether it is a `detect` key.
+    #[inline(always)]
+    pub fn fast_key(&self, k: &[u8]) -> Option<(FastKey, bool)> {
+        let (step, detect) = self.fast.as_ref()?.get(k)?;
+        Some((FastKey(step), detect))
+    }
+
+    /// Walks a root value whose key gave `key`.
+    #[inline(always)]
+    pub fn fast_value<'a, D: Doc<'a>>(&self, key: FastKey, v: D, out: &mut Pairs<'a>) {
+        self.take_step(&self.shapes[self.fallback], key.0, v, None, &mut |f, v| {
             out.push((f, v))
         });
-        detect
     }
 
     fn walk_node<'a, D: Doc<'a>>(
@@ -470,6 +484,10 @@ impl Shapes {
         }
     }
 }
+
+/// A root key's step in the fallback shape (see [`Shapes::fast_key`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FastKey(Step);
 
 /// What a node's key leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -549,8 +567,14 @@ fn leaf_values<'a, D: Doc<'a>>(v: &D, f: &mut impl FnMut(Scalar<'a>)) {
 /// Every string anywhere in the record (for keyword searches).
 pub fn all_strings<'a, D: Doc<'a>>(v: D, f: &mut impl FnMut(&[u8])) {
     if let Some(s) = v.scalar() {
-        if let Scalar::Str(b) = s {
-            f(b);
+        match s {
+            Scalar::Str(b) => f(b),
+            Scalar::Escaped(raw) => {
+                let mut b = Vec::new();
+                crate::json_flat::unescape(raw, &mut b);
+                f(&b)
+            }
+            _ => {}
         }
         return;
     }
