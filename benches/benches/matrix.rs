@@ -148,6 +148,28 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
             }
         })
     });
+    // The engine's parse of a flat record: the flat scanner over every
+    // root entry (what it declines, simd-json parses, as in the engine).
+    let mut scanner = sigmaline_core::json_flat::Scanner::new();
+    g.bench_function("json-scan", |b| {
+        b.iter(|| {
+            for r in &data.json {
+                let mut n = 0usize;
+                if scanner.scan(r, |_, _| n += 1).is_none() {
+                    buf.clear();
+                    buf.extend_from_slice(r);
+                    buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
+                    let mut t =
+                        std::mem::replace(&mut tape, simd_json::Tape::null().reset()).reset();
+                    simd_json::fill_tape_padded(&mut buf, r.len(), &mut buffers, &mut t)
+                        .unwrap();
+                    n = t.0.len();
+                    tape = t.reset();
+                }
+                std::hint::black_box(n);
+            }
+        })
+    });
     // A full structural walk of each msgpack record.
     g.bench_function("msgpack-walk", |b| {
         b.iter(|| {

@@ -26,7 +26,7 @@
 //! one simd-json takes, with the same keys and values in the same order (a
 //! proptest and a fuzz target check that against simd-json).
 
-use wide::i8x16;
+use wide::u8x16;
 
 use crate::record::Scalar;
 
@@ -91,17 +91,18 @@ impl Scanner {
         let words = b.len() / 64 + 1;
         self.quotes.resize(words, 0);
         self.backslashes.resize(words, 0);
-        let (mut low, mut high) = (i8x16::splat(0), i8x16::splat(0));
+        // The smallest byte (a control byte if below 0x20) and the OR of
+        // all (its high bit: not ASCII).
+        let (mut min, mut high) = (u8x16::splat(0xff), u8x16::splat(0));
         let mut carry = 0u64;
         let mut block = |w: usize, bytes: &[u8; 64], s: &mut Scanner| {
             let (mut q, mut bs) = (0u64, 0u64);
             for k in 0..4 {
                 let x: [u8; 16] = bytes[k * 16..k * 16 + 16].try_into().unwrap();
-                let x = i8x16::from(x.map(|c| c as i8));
-                q |= (x.simd_eq(i8x16::splat(b'"' as i8)).to_bitmask() as u64) << (16 * k);
-                bs |= (x.simd_eq(i8x16::splat(b'\\' as i8)).to_bitmask() as u64) << (16 * k);
-                // Signed: below 0x20 is a control byte or not ASCII.
-                low |= x.simd_lt(i8x16::splat(0x20));
+                let x = u8x16::from(x);
+                q |= (x.simd_eq(u8x16::splat(b'"')).to_bitmask() as u64) << (16 * k);
+                bs |= (x.simd_eq(u8x16::splat(b'\\')).to_bitmask() as u64) << (16 * k);
+                min = min.min(x);
                 high |= x;
             }
             let mut esc = escaped(bs, &mut carry);
@@ -126,10 +127,10 @@ impl Scanner {
         if !ok {
             return None;
         }
-        if low.to_bitmask() != 0 {
-            if high.to_bitmask() == 0 || b.iter().any(|&c| c < 0x20) {
-                return None;
-            }
+        if min.to_array().into_iter().any(|c| c < 0x20) {
+            return None;
+        }
+        if high.to_bitmask() != 0 {
             std::str::from_utf8(b).ok()?;
         }
         Some(())
@@ -177,8 +178,7 @@ pub fn unescape(raw: &[u8], out: &mut Vec<u8>) {
         while let Some(w) = raw.get(i_raw..i_raw + 16) {
             let w: [u8; 16] = w.try_into().unwrap();
             out[o..o + 16].copy_from_slice(&w);
-            let x = i8x16::from(w.map(|c| c as i8));
-            let m = x.simd_eq(i8x16::splat(b'\\' as i8)).to_bitmask();
+            let m = u8x16::from(w).simd_eq(u8x16::splat(b'\\')).to_bitmask();
             if m != 0 {
                 let k = m.trailing_zeros() as usize;
                 i_raw += k;
