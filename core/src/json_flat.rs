@@ -67,13 +67,11 @@ impl Scanner {
     /// entries before the point where it stopped.
     #[inline]
     pub fn scan<'a>(&mut self, record: &'a [u8], f: impl FnMut(&'a [u8], Value<'a>)) -> Option<()> {
-        let is_ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
-        let from = record.iter().position(|c| !is_ws(c))?;
-        let to = record.iter().rposition(|c| !is_ws(c))? + 1;
-        let body = &record[from..to];
-        self.classify(body)?;
+        // The record is read front to back from here on: it arrives cold,
+        // and a first read of its end would wait for memory on its own.
+        self.classify(record)?;
         Parser {
-            b: body,
+            b: record,
             quotes: &self.quotes,
             backslashes: &self.backslashes,
             word: 0,
@@ -127,7 +125,9 @@ impl Scanner {
         if !ok {
             return None;
         }
-        if min.to_array().into_iter().any(|c| c < 0x20) {
+        // Control bytes are whitespace around the object (a line's `\r`)
+        // or a decline.
+        if min.to_array().into_iter().any(|c| c < 0x20) && !only_ws_controls(b) {
             return None;
         }
         if high.to_bitmask() != 0 {
@@ -135,6 +135,23 @@ impl Scanner {
         }
         Some(())
     }
+}
+
+/// Whether `b`'s control bytes are all whitespace before or after the
+/// rest (JSON allows `\t`, `\n` and `\r` between tokens too, but
+/// those records are left to simd-json).
+fn only_ws_controls(b: &[u8]) -> bool {
+    let is_ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let from = b.iter().position(|c| !is_ws(c)).unwrap_or(b.len());
+    let to = b.iter().rposition(|c| !is_ws(c)).map_or(from, |i| i + 1);
+    let body = &b[from..to.max(from)];
+    let mut chunks = body.chunks_exact(16);
+    let mut min = u8x16::splat(0xff);
+    for c in &mut chunks {
+        min = min.min(u8x16::from(<[u8; 16]>::try_from(c).unwrap()));
+    }
+    let lowest = min.to_array().into_iter().chain(chunks.remainder().iter().copied()).min();
+    lowest.is_none_or(|c| c >= 0x20)
 }
 
 /// The bytes escaped by a backslash in a 64-byte block with backslashes
@@ -220,12 +237,13 @@ impl<'a> Parser<'a, '_> {
     #[inline(always)]
     fn object(&mut self, mut f: impl FnMut(&'a [u8], Value<'a>)) -> Option<()> {
         let b = self.b;
-        if b.first() != Some(&b'{') {
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'{') {
             return None;
         }
-        let mut i = ws(b, 1);
+        i = ws(b, i + 1);
         if b.get(i) == Some(&b'}') {
-            return (i + 1 == b.len()).then_some(());
+            return (ws(b, i + 1) == b.len()).then_some(());
         }
         loop {
             if b.get(i) != Some(&b'"') {
@@ -246,7 +264,7 @@ impl<'a> Parser<'a, '_> {
             i = ws(b, next);
             match b.get(i) {
                 Some(b',') => i = ws(b, i + 1),
-                Some(b'}') => return (i + 1 == b.len()).then_some(()),
+                Some(b'}') => return (ws(b, i + 1) == b.len()).then_some(()),
                 _ => return None,
             }
         }
@@ -528,6 +546,10 @@ mod tests {
         agrees(r);
         assert_eq!(ours(b"{}"), Some(vec![]));
         assert_eq!(ours(b"\n{ }\r\n"), Some(vec![]));
+        // Control bytes: whitespace around the object, not inside it.
+        assert!(ours(b"\t{\"a\":1}\r\n").is_some());
+        assert!(entries(b"{\"a\":\"x\ty\"}\r\n").is_none());
+        assert!(entries(b"{\"a\":\t1}").is_none());
         agrees(b"{}");
     }
 
