@@ -424,7 +424,11 @@ impl EngineBuilder {
 /// The bytes a record was read from, for the keyword gate's raw scan.
 #[derive(Clone, Copy)]
 enum Raw<'a> {
+    /// JSON that may hold `\u` escapes (one can hide any character).
     Json(&'a [u8]),
+    /// JSON without `\u` escapes (the flat scanner declines them): its
+    /// other escapes keep the keyword fragments' bytes, as msgpack does.
+    JsonNoUnicode(&'a [u8]),
     Msgpack(&'a [u8]),
     /// An already parsed value.
     None,
@@ -798,7 +802,8 @@ impl Engine {
             }
             *tape = Some(t.reset());
         };
-        self.eval_walked(&mut s.st, &pairs, true, strings, Raw::Json(record));
+        let raw = Raw::JsonNoUnicode(record);
+        self.eval_walked(&mut s.st, &pairs, true, strings, raw);
         Some(has_tag && !s.st.matched.is_empty())
     }
 
@@ -864,7 +869,7 @@ impl Engine {
                 let cache = &mut st.scopes;
                 let (bytes, json) = match raw {
                     Raw::Json(b) => (Some(b), true),
-                    Raw::Msgpack(b) => (Some(b), false),
+                    Raw::JsonNoUnicode(b) | Raw::Msgpack(b) => (Some(b), false),
                     Raw::None => (None, false),
                 };
                 g.needs_scan(

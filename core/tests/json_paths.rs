@@ -40,7 +40,7 @@ fn titles(e: &Engine, m: &[u32]) -> Vec<String> {
 
 #[test]
 fn flat_records_match_as_their_parsed_trees_do() {
-    let records: [(&str, &[&str]); 16] = [
+    let records: [(&str, &[&str]); 17] = [
         (r#"{"Image":"C:\\x\\evil.exe","EventID":1}"#, &["evil", "one"]),
         (r#"{"CommandLine":"run \"quoted\" now"}"#, &["quoted"]),
         // An escaped quote after an escaped backslash: `x\"quoted\"`.
@@ -58,6 +58,8 @@ fn flat_records_match_as_their_parsed_trees_do() {
             &["evil", "keyword"],
         ),
         (r#"{"Image":"C:\\mimikatz.exe"}"#, &["keyword"]),
+        // A keyword behind a `\u` escape (simd-json's record).
+        (r#"{"Image":"C:\\mimi\u006batz.exe"}"#, &["keyword"]),
         // Left to simd-json: a `\u` escape, a float and a list under read
         // keys.
         (r#"{"Image":"C:\\x\\evil\u002eexe"}"#, &["evil"]),
