@@ -161,8 +161,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
                     buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
                     let mut t =
                         std::mem::replace(&mut tape, simd_json::Tape::null().reset()).reset();
-                    simd_json::fill_tape_padded(&mut buf, r.len(), &mut buffers, &mut t)
-                        .unwrap();
+                    simd_json::fill_tape_padded(&mut buf, r.len(), &mut buffers, &mut t).unwrap();
                     n = t.0.len();
                     tape = t.reset();
                 }

@@ -974,11 +974,10 @@ impl Engine {
                     }
                     return;
                 }
-                let mut text = std::mem::take(&mut st.unescaped);
-                text.clear();
-                crate::json_flat::unescape(raw, &mut text);
-                self.feed_text(st, f, &text, key, keep);
-                st.unescaped = text;
+                let mut buf = std::mem::take(&mut st.unescaped);
+                let n = crate::json_flat::unescape_into(raw, &mut buf);
+                self.feed_text(st, f, &buf[..n], key, keep);
+                st.unescaped = buf;
             }
             // Other values are written, as text, into the scratch's buffer.
             _ => {

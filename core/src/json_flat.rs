@@ -150,7 +150,11 @@ fn only_ws_controls(b: &[u8]) -> bool {
     for c in &mut chunks {
         min = min.min(u8x16::from(<[u8; 16]>::try_from(c).unwrap()));
     }
-    let lowest = min.to_array().into_iter().chain(chunks.remainder().iter().copied()).min();
+    let lowest = min
+        .to_array()
+        .into_iter()
+        .chain(chunks.remainder().iter().copied())
+        .min();
     lowest.is_none_or(|c| c >= 0x20)
 }
 
@@ -189,7 +193,23 @@ pub fn unescape(raw: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     // Room for 16-byte copies past the end: cut back below.
     out.resize(start + raw.len() + 16, 0);
-    let (mut i_raw, mut o) = (0, start);
+    let n = unescape_to(raw, &mut out[start..]);
+    out.truncate(start + n);
+}
+
+/// Writes the text of an [`Value::Escaped`] string at the start of `buf`
+/// and returns its length; `buf` only grows, so a reused one is not
+/// cleared each time (what it held past the text is left as it was).
+pub fn unescape_into(raw: &[u8], buf: &mut Vec<u8>) -> usize {
+    if buf.len() < raw.len() + 16 {
+        buf.resize(raw.len() + 16, 0);
+    }
+    unescape_to(raw, buf)
+}
+
+/// The text of `raw` into `out`, which has room for it and 16 bytes more.
+fn unescape_to(raw: &[u8], out: &mut [u8]) -> usize {
+    let (mut i_raw, mut o) = (0, 0);
     loop {
         // Sixteen bytes at a time up to the next backslash.
         while let Some(w) = raw.get(i_raw..i_raw + 16) {
@@ -219,7 +239,7 @@ pub fn unescape(raw: &[u8], out: &mut Vec<u8>) {
         }
         o += 1;
     }
-    out.truncate(o);
+    o
 }
 
 /// A record being parsed: its bytes and their bits. Every quote is
@@ -568,6 +588,22 @@ mod tests {
         assert!(entries(deep(MAX_DEPTH).as_bytes()).is_some());
         assert!(entries(deep(MAX_DEPTH + 1).as_bytes()).is_none());
         agrees(deep(MAX_DEPTH).as_bytes());
+    }
+
+    #[test]
+    fn unescapes_into_a_reused_buffer() {
+        let mut buf = vec![b'x'; 100];
+        let n = unescape_into(br"a\nb\\c\/", &mut buf);
+        assert_eq!(&buf[..n], b"a\nb\\c/");
+        let long = br"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe";
+        let n = unescape_into(long, &mut buf);
+        assert_eq!(
+            &buf[..n],
+            br"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+        );
+        let mut appended = b"ab".to_vec();
+        unescape(br"\tc", &mut appended);
+        assert_eq!(appended, b"ab\tc");
     }
 
     #[test]

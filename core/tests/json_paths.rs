@@ -13,7 +13,11 @@ fn engine() -> Engine {
     let mut set = RuleSet::default();
     for (id, detection, condition) in [
         ("evil", "sel:\n    Image|endswith: '\\evil.exe'", "sel"),
-        ("quoted", "sel:\n    CommandLine|contains: '\"quoted\"'", "sel"),
+        (
+            "quoted",
+            "sel:\n    CommandLine|contains: '\"quoted\"'",
+            "sel",
+        ),
         ("tab", "sel:\n    Message|contains: \"a\\tb\"", "sel"),
         ("same-user", "sel:\n    User|fieldref: TargetUser", "sel"),
         ("one", "sel:\n    EventID: 1", "sel"),
@@ -41,7 +45,10 @@ fn titles(e: &Engine, m: &[u32]) -> Vec<String> {
 #[test]
 fn flat_records_match_as_their_parsed_trees_do() {
     let records: [(&str, &[&str]); 17] = [
-        (r#"{"Image":"C:\\x\\evil.exe","EventID":1}"#, &["evil", "one"]),
+        (
+            r#"{"Image":"C:\\x\\evil.exe","EventID":1}"#,
+            &["evil", "one"],
+        ),
         (r#"{"CommandLine":"run \"quoted\" now"}"#, &["quoted"]),
         // An escaped quote after an escaped backslash: `x\"quoted\"`.
         (r#"{"CommandLine":"x\\\"quoted\\\""}"#, &[]),
@@ -63,7 +70,10 @@ fn flat_records_match_as_their_parsed_trees_do() {
         // Left to simd-json: a `\u` escape, a float and a list under read
         // keys.
         (r#"{"Image":"C:\\x\\evil\u002eexe"}"#, &["evil"]),
-        (r#"{"EventID":1.0,"Image":"C:\\x\\evil.exe"}"#, &["evil", "one"]),
+        (
+            r#"{"EventID":1.0,"Image":"C:\\x\\evil.exe"}"#,
+            &["evil", "one"],
+        ),
         (r#"{"Image":["C:\\a.exe","C:\\x\\evil.exe"]}"#, &["evil"]),
         // A 19-digit integer and a float under keys no rule reads.
         (
@@ -72,7 +82,10 @@ fn flat_records_match_as_their_parsed_trees_do() {
         ),
         // Another profile's shape, then flat again.
         (r#"{"Event":{"System":{"EventID":1}}}"#, &["one"]),
-        (r#"{"EventID":1,"Image":"C:\\x\\evil.exe"}"#, &["evil", "one"]),
+        (
+            r#"{"EventID":1,"Image":"C:\\x\\evil.exe"}"#,
+            &["evil", "one"],
+        ),
         (" {\"EventID\" : 1 }  \r\n", &["one"]),
     ];
     let e = engine();
@@ -83,7 +96,10 @@ fn flat_records_match_as_their_parsed_trees_do() {
             assert_eq!(got, *want, "pass {pass}, record {i}: {record}");
             let tree: serde_json::Value = serde_json::from_str(record).unwrap();
             let from_tree = titles(&e, e.match_value(&mut s, &tree).unwrap());
-            assert_eq!(from_tree, got, "pass {pass}, record {i}, as a tree: {record}");
+            assert_eq!(
+                from_tree, got,
+                "pass {pass}, record {i}, as a tree: {record}"
+            );
         }
     }
 }
