@@ -440,9 +440,7 @@ pub struct Scratch {
     st: State,
     /// Root entries of the msgpack record being matched.
     spans: Vec<EntrySpan>,
-    json: Vec<u8>,
-    buffers: simd_json::Buffers,
-    tape: Option<simd_json::Tape<'static>>,
+    simd: SimdJson,
     /// The last msgpack record had a `detect` key (not flat): the next one
     /// is walked the general way first, not after a one-pass attempt.
     general_first: bool,
@@ -450,6 +448,41 @@ pub struct Scratch {
     /// after an attempt with the flat scanner.
     json_general_first: bool,
     scanner: json_flat::Scanner,
+}
+
+/// simd-json's reusable memory: a padded copy of the record, its buffers
+/// and the tape.
+struct SimdJson {
+    copy: Vec<u8>,
+    buffers: simd_json::Buffers,
+    tape: Option<simd_json::Tape<'static>>,
+}
+
+impl SimdJson {
+    /// Parses `record` onto the tape and hands `f` its nodes (or the
+    /// error). simd-json unescapes in place and reads up to
+    /// `INPUT_PADDING` bytes past the end: one padded copy, so it need not
+    /// make its own.
+    fn parse<R>(
+        &mut self,
+        record: &[u8],
+        f: impl FnOnce(Result<&[simd_json::Node<'_>], simd_json::Error>) -> R,
+    ) -> R {
+        self.copy.clear();
+        self.copy.extend_from_slice(record);
+        self.copy
+            .extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape::null().reset())
+            .reset();
+        let r =
+            simd_json::fill_tape_padded(&mut self.copy, record.len(), &mut self.buffers, &mut tape);
+        let out = f(r.map(|()| &tape.0[..]));
+        self.tape = Some(tape.reset());
+        out
+    }
 }
 
 struct State {
@@ -530,9 +563,11 @@ impl Engine {
                 found: Vec::new(),
                 unescaped: Vec::new(),
             },
-            json: Vec::new(),
-            buffers: simd_json::Buffers::new(4096),
-            tape: Some(simd_json::Tape::null().reset()),
+            simd: SimdJson {
+                copy: Vec::new(),
+                buffers: simd_json::Buffers::new(4096),
+                tape: Some(simd_json::Tape::null().reset()),
+            },
             general_first: false,
             json_general_first: false,
             scanner: json_flat::Scanner::new(),
@@ -688,12 +723,7 @@ impl Engine {
             record,
             spans: &s.spans,
         };
-        let mut pairs = Pairs::new();
-        let walked = self.shapes.walk_general(doc, &mut pairs);
-        s.general_first = walked == Some(false);
-        let walked = walked.is_some();
-        let strings = |f: &mut dyn FnMut(&[u8])| all_strings(doc, &mut |b| f(b));
-        self.eval_walked(&mut s.st, &pairs, walked, strings, Raw::Msgpack(record));
+        s.general_first = self.eval_general(&mut s.st, doc, Raw::Msgpack(record));
         Ok(len)
     }
 
@@ -720,43 +750,21 @@ impl Engine {
                 return Ok(tagged);
             }
         }
-        let mut buf = std::mem::take(&mut s.json);
-        // simd-json unescapes in place and reads up to INPUT_PADDING bytes
-        // past the end: one padded copy, so it need not make its own.
-        buf.clear();
-        buf.extend_from_slice(record);
-        buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
-        let mut tape = s
-            .tape
-            .take()
-            .unwrap_or_else(|| simd_json::Tape::null().reset())
-            .reset();
-        let r = simd_json::fill_tape_padded(&mut buf, record.len(), &mut s.buffers, &mut tape);
-        let result = match r {
-            Err(e) => Err(RecordError::Json(e.to_string())),
-            Ok(()) => {
-                let root = TapeDoc(&tape.0);
-                if !matches!(tape.0.first(), Some(simd_json::Node::Object { .. })) {
-                    Err(RecordError::NotAnObject)
-                } else {
-                    // The flat scanner had its try (or a record like the
-                    // last one would not be flat): the general walk, once.
-                    let mut pairs = Pairs::new();
-                    let walked = self.shapes.walk_general(root, &mut pairs);
-                    s.json_general_first = walked == Some(false);
-                    let strings = |f: &mut dyn FnMut(&[u8])| all_strings(root, &mut |b| f(b));
-                    let raw = Raw::Json(record);
-                    self.eval_walked(&mut s.st, &pairs, walked.is_some(), strings, raw);
-                    // Only a tagged record needs to know (one more pass
-                    // over the root's keys).
-                    let tagged = !s.st.matched.is_empty();
-                    Ok(tagged && root.get(self.tag_field.as_bytes()).is_some())
-                }
+        let (st, general_first) = (&mut s.st, &mut s.json_general_first);
+        s.simd.parse(record, |nodes| {
+            let nodes = nodes.map_err(|e| RecordError::Json(e.to_string()))?;
+            if !matches!(nodes.first(), Some(simd_json::Node::Object { .. })) {
+                return Err(RecordError::NotAnObject);
             }
-        };
-        s.tape = Some(tape.reset());
-        s.json = buf;
-        result
+            // The flat scanner had its try (or a record like the last one
+            // would not be flat): the general walk, once.
+            let root = TapeDoc(nodes);
+            *general_first = self.eval_general(st, root, Raw::Json(record));
+            // Only a tagged record needs to know (one more pass over the
+            // root's keys).
+            let tagged = !st.matched.is_empty();
+            Ok(tagged && root.get(self.tag_field.as_bytes()).is_some())
+        })
     }
 
     /// [`Engine::eval_json`] for a flat object of the fallback shape, read
@@ -788,19 +796,13 @@ impl Engine {
         }
         // Keyword searches read every string (rare: see keywords.rs), from
         // simd-json's tape.
-        let (buf, buffers, tape) = (&mut s.json, &mut s.buffers, &mut s.tape);
+        let simd = &mut s.simd;
         let strings = |f: &mut dyn FnMut(&[u8])| {
-            let mut t = tape
-                .take()
-                .unwrap_or_else(|| simd_json::Tape::null().reset())
-                .reset();
-            buf.clear();
-            buf.extend_from_slice(record);
-            buf.extend_from_slice(&[b' '; simd_json::INPUT_PADDING]);
-            if simd_json::fill_tape_padded(buf, record.len(), buffers, &mut t).is_ok() {
-                all_strings(TapeDoc(&t.0), &mut |b| f(b));
-            }
-            *tape = Some(t.reset());
+            simd.parse(record, |nodes| {
+                if let Ok(nodes) = nodes {
+                    all_strings(TapeDoc(nodes), &mut |b| f(b));
+                }
+            })
         };
         let raw = Raw::JsonNoUnicode(record);
         self.eval_walked(&mut s.st, &pairs, true, strings, raw);
@@ -815,6 +817,17 @@ impl Engine {
             }),
             false => Ok(()),
         }
+    }
+
+    /// Evaluates a record walked the general way (no one-pass attempt);
+    /// returns whether the next record of its stream should be too (this
+    /// one was not of the one-pass shape).
+    fn eval_general<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Raw<'_>) -> bool {
+        let mut pairs = Pairs::new();
+        let walked = self.shapes.walk_general(root, &mut pairs);
+        let strings = |f: &mut dyn FnMut(&[u8])| all_strings(root, &mut |b| f(b));
+        self.eval_walked(st, &pairs, walked.is_some(), strings, raw);
+        walked == Some(false)
     }
 
     fn eval_doc<'a, D: Doc<'a>>(&self, st: &mut State, root: D, raw: Raw<'_>) {
@@ -959,8 +972,13 @@ impl Engine {
         for i in 0..m.present.len() {
             st.set(m.present[i]);
         }
+        if matches!(v, Scalar::Null) {
+            return;
+        }
+        for i in 0..m.nonnull.len() {
+            st.set(m.nonnull[i]);
+        }
         match v {
-            Scalar::Null => {}
             // Strings are read where they lie.
             Scalar::Str(text) => self.feed_text(st, f, text, (f, text), true),
             // An escaped string is known to the memo by its raw bytes: a
@@ -969,9 +987,6 @@ impl Engine {
                 let key = (f | ESCAPED_KEY, raw);
                 let keep = self.keep_values[f as usize];
                 if !keep && (!m.reads_values() || self.replay(st, key)) {
-                    for i in 0..m.nonnull.len() {
-                        st.set(m.nonnull[i]);
-                    }
                     return;
                 }
                 let mut buf = std::mem::take(&mut st.unescaped);
@@ -1009,8 +1024,9 @@ impl Engine {
         true
     }
 
-    /// Feeds a non-null value's text; the memo knows it as `key`, and was
-    /// asked already unless `lookup`.
+    /// Matches a non-null value's text (its `present` and `nonnull` atoms
+    /// are set); the memo knows it as `key`, and was asked already unless
+    /// `lookup`.
     #[inline(always)]
     fn feed_text(
         &self,
@@ -1021,9 +1037,6 @@ impl Engine {
         lookup: bool,
     ) {
         let m = &self.matchers[f as usize];
-        for i in 0..m.nonnull.len() {
-            st.set(m.nonnull[i]);
-        }
         // A value seen recently replays its atoms (see memo.rs).
         if m.reads_values() && !(lookup && self.replay(st, key)) {
             let mut lower = std::mem::take(&mut st.lower);
