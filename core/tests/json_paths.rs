@@ -5,13 +5,13 @@
 //! simd-json. One scratch serves every record, twice over, so the second
 //! pass replays values from the memo.
 
-use std::path::Path;
+mod common;
 
-use sigmaline_core::{Engine, EngineBuilder, RuleSet, Unmapped};
+use common::titles;
+use sigmaline_core::Engine;
 
 fn engine() -> Engine {
-    let mut set = RuleSet::default();
-    for (id, detection, condition) in [
+    common::engine(&[
         ("evil", "sel:\n    Image|endswith: '\\evil.exe'", "sel"),
         (
             "quoted",
@@ -23,23 +23,7 @@ fn engine() -> Engine {
         ("one", "sel:\n    EventID: 1", "sel"),
         ("keyword", "keywords:\n    - mimikatz", "keywords"),
         ("slash", "sel:\n    Image|contains: 'a/b'", "sel"),
-    ] {
-        let text = format!(
-            "title: {id}\nid: {id}\nlogsource: {{product: test}}\ndetection:\n  {detection}\n  condition: {condition}\n"
-        );
-        set.add_str(&text, Path::new("t.yml"));
-    }
-    assert!(set.rejected.is_empty(), "{:?}", set.rejected);
-    let (e, report) = EngineBuilder::new()
-        .unmapped(Unmapped::Everywhere)
-        .build(&set)
-        .unwrap();
-    assert_eq!(e.rule_count(), 7, "{:?}", report.rejected);
-    e
-}
-
-fn titles(e: &Engine, m: &[u32]) -> Vec<String> {
-    m.iter().map(|&r| e.rule(r).title.clone()).collect()
+    ])
 }
 
 #[test]

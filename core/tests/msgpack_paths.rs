@@ -6,9 +6,10 @@
 //! (duplicate keys). One scratch serves every record in turn, as a
 //! shipper's thread does.
 
-use std::path::Path;
+mod common;
 
-use sigmaline_core::{Engine, EngineBuilder, RuleSet, Unmapped};
+use common::titles;
+use sigmaline_core::Engine;
 
 /// A record value: enough of msgpack to build both encodings.
 enum V {
@@ -82,28 +83,11 @@ fn msgpack(v: &V, out: &mut Vec<u8>) {
 }
 
 fn engine() -> Engine {
-    let mut set = RuleSet::default();
-    for (id, detection) in [
-        ("evil", "sel:\n    Image|endswith: '\\evil.exe'"),
-        ("whoami", "sel:\n    CommandLine|contains: whoami"),
-        ("one", "sel:\n    EventID: 1"),
-    ] {
-        let text = format!(
-            "title: {id}\nid: {id}\nlogsource: {{product: test}}\ndetection:\n  {detection}\n  condition: sel\n"
-        );
-        set.add_str(&text, Path::new("t.yml"));
-    }
-    assert!(set.rejected.is_empty(), "{:?}", set.rejected);
-    let (e, report) = EngineBuilder::new()
-        .unmapped(Unmapped::Everywhere)
-        .build(&set)
-        .unwrap();
-    assert_eq!(e.rule_count(), 3, "{:?}", report.rejected);
-    e
-}
-
-fn titles(e: &Engine, m: &[u32]) -> Vec<String> {
-    m.iter().map(|&r| e.rule(r).title.clone()).collect()
+    common::engine(&[
+        ("evil", "sel:\n    Image|endswith: '\\evil.exe'", "sel"),
+        ("whoami", "sel:\n    CommandLine|contains: whoami", "sel"),
+        ("one", "sel:\n    EventID: 1", "sel"),
+    ])
 }
 
 /// A string key.
