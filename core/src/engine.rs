@@ -771,11 +771,9 @@ impl Engine {
     /// in one pass by [`json_flat::Scanner`]; `None` (nothing evaluated) for
     /// a record the scanner declines or with a `detect` key.
     fn eval_json_flat(&self, s: &mut Scratch, record: &[u8]) -> Option<bool> {
-        let tag = self.tag_field.as_bytes();
         let mut pairs = Pairs::new();
-        let (mut other, mut has_tag) = (false, false);
+        let mut other = false;
         s.scanner.scan(record, |k, v| {
-            has_tag |= k == tag;
             if let Some((key, detect)) = self.shapes.fast_key(k) {
                 let v = match v {
                     json_flat::Value::Scalar(v) => v,
@@ -806,7 +804,13 @@ impl Engine {
         };
         let raw = Raw::JsonNoUnicode(record);
         self.eval_walked(&mut s.st, &pairs, true, strings, raw);
-        Some(has_tag && !s.st.matched.is_empty())
+        // Only a tagged record needs to know (its keys read again).
+        let mut has_tag = false;
+        if !s.st.matched.is_empty() {
+            let tag = self.tag_field.as_bytes();
+            s.scanner.keys_again(record, |k| has_tag |= k == tag);
+        }
+        Some(has_tag)
     }
 
     fn check_size(&self, record: &[u8]) -> Result<(), RecordError> {

@@ -80,6 +80,23 @@ impl Scanner {
         .object(f)
     }
 
+    /// Calls `f` with each root key of `record` again, from the bits the
+    /// last [`Scanner::scan`] left: `record` must be the record that scan
+    /// accepted. For questions asked of few records (does a tagged record
+    /// already hold the tag field?), so that the scan does not ask them of
+    /// every key.
+    pub fn keys_again(&self, record: &[u8], mut f: impl FnMut(&[u8])) {
+        let parsed = Parser {
+            b: record,
+            quotes: &self.quotes,
+            backslashes: &self.backslashes,
+            word: 0,
+            bits: self.quotes.first().copied().unwrap_or(0),
+        }
+        .object(|k, _| f(k));
+        debug_assert!(parsed.is_some(), "not the record the last scan accepted");
+    }
+
     /// Sets the bits of `b`'s unescaped quotes and of its backslashes;
     /// `None` if it has a control byte, is not UTF-8, or escapes a byte
     /// other than the two-byte escapes' (`\u` included).
@@ -106,8 +123,10 @@ impl Scanner {
             let mut esc = escaped(bs, &mut carry);
             s.quotes[w] = q & !esc;
             s.backslashes[w] = bs;
-            // Every escaped byte must be a two-byte escape's.
+            // Every escaped byte must be a two-byte escape's. Escaped
+            // backslashes and quotes are (most escapes in Windows paths).
             let mut ok = true;
+            esc &= !(bs | q);
             while esc != 0 {
                 ok &= ESCAPE[bytes[esc.trailing_zeros() as usize & 63] as usize] != 0;
                 esc &= esc - 1;
@@ -451,10 +470,17 @@ fn digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
     let mut j = i;
     let mut n: u64 = 0;
     while let Some(&c @ b'0'..=b'9') = b.get(j) {
-        n = n.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+        n = n.wrapping_mul(10).wrapping_add((c - b'0') as u64);
         j += 1;
     }
-    (j > i).then_some((n, j))
+    // Up to 19 digits cannot overflow; 20 can, and are compared with
+    // `u64::MAX` as text (same length: the same order as their values).
+    match j - i {
+        0 => None,
+        1..=19 => Some((n, j)),
+        20 if &b[i..j] <= b"18446744073709551615" => Some((n, j)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -699,6 +725,24 @@ mod tests {
             assert!(ours(r.as_bytes()).is_some(), "{r}");
             agrees(r.as_bytes());
         }
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_declined() {
+        for n in [
+            "18446744073709551616",
+            "20000000000000000000",
+            "99999999999999999999",
+            "123456789012345678901",
+            "-9223372036854775809",
+            "-18446744073709551615",
+            "1.123456789012345678901",
+        ] {
+            let r = format!("{{\"n\":{n}}}");
+            assert!(ours(r.as_bytes()).is_none(), "{r}");
+        }
+        // Twenty digits of fraction fit, as twenty of an integer do.
+        assert!(ours(b"{\"n\":1.09999999999999999999}").is_some());
     }
 
     use proptest::prelude::*;
