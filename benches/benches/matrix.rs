@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sigmaline::chunk::filter_chunk;
 use sigmaline_benches::{
     alloc, corpus, engine, otrf_lines, seed_engine, subset, synthetic, to_chunk, to_msgpack,
-    windows_pack,
+    windows_pack, Records,
 };
 use sigmaline_core::{Engine, RuleSet};
 
@@ -30,26 +30,23 @@ static ALLOC: alloc::Counting = alloc::Counting;
 const OTRF_RECORDS: usize = usize::MAX;
 const SYNTHETIC_RECORDS: usize = 2000;
 
+/// One data set, each format's records back to back in one buffer (see
+/// [`Records`]).
 struct Data {
     name: &'static str,
-    json: Vec<Vec<u8>>,
-    msgpack: Vec<Vec<u8>>,
+    lines: Vec<Vec<u8>>,
+    json: Records,
+    msgpack: Records,
 }
 
 impl Data {
-    fn new(name: &'static str, json: Vec<Vec<u8>>) -> Data {
-        let msgpack = json.iter().map(|l| to_msgpack(l)).collect();
+    fn new(name: &'static str, lines: Vec<Vec<u8>>) -> Data {
         Data {
             name,
-            json,
-            msgpack,
+            json: Records::new(&lines),
+            msgpack: Records::new(lines.iter().map(|l| to_msgpack(l))),
+            lines,
         }
-    }
-    fn json_bytes(&self) -> u64 {
-        self.json.iter().map(|l| l.len() as u64).sum()
-    }
-    fn msgpack_bytes(&self) -> u64 {
-        self.msgpack.iter().map(|l| l.len() as u64).sum()
     }
 }
 
@@ -59,9 +56,9 @@ fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
     g.measurement_time(Duration::from_secs(2));
 }
 
-fn run_json(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &[Vec<u8>], out: &mut Vec<u8>) {
+fn run_json(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &Records, out: &mut Vec<u8>) {
     out.clear();
-    for r in recs {
+    for r in recs.iter() {
         engine.filter_json(s, r, out).unwrap();
     }
 }
@@ -69,11 +66,11 @@ fn run_json(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &[Vec<u8>], 
 fn run_msgpack(
     engine: &Engine,
     s: &mut sigmaline_core::Scratch,
-    recs: &[Vec<u8>],
+    recs: &Records,
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    for r in recs {
+    for r in recs.iter() {
         engine.filter_msgpack(s, r, out).unwrap();
     }
 }
@@ -84,7 +81,7 @@ fn bench_engine(c: &mut Criterion, rules: &str, engine: &Engine, data: &Data) {
     let mut s = engine.scratch();
     let mut out = Vec::with_capacity(64 << 20);
     let (mut matched, mut tags, mut fired) = (0usize, 0usize, std::collections::BTreeSet::new());
-    for r in &data.json {
+    for r in data.json.iter() {
         let m = engine.match_json(&mut s, r).unwrap();
         matched += !m.is_empty() as usize;
         tags += m.len();
@@ -115,11 +112,11 @@ fn bench_engine(c: &mut Criterion, rules: &str, engine: &Engine, data: &Data) {
     g.bench_function("msgpack", |b| {
         b.iter(|| run_msgpack(engine, &mut s, &data.msgpack, &mut out))
     });
-    g.throughput(Throughput::Bytes(data.json_bytes()));
+    g.throughput(Throughput::Bytes(data.json.total_bytes()));
     g.bench_function("json-bytes", |b| {
         b.iter(|| run_json(engine, &mut s, &data.json, &mut out))
     });
-    g.throughput(Throughput::Bytes(data.msgpack_bytes()));
+    g.throughput(Throughput::Bytes(data.msgpack.total_bytes()));
     g.bench_function("msgpack-bytes", |b| {
         b.iter(|| run_msgpack(engine, &mut s, &data.msgpack, &mut out))
     });
@@ -148,7 +145,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
     };
     g.bench_function("json-parse", |b| {
         b.iter(|| {
-            for r in &data.json {
+            for r in data.json.iter() {
                 std::hint::black_box(parse(r));
             }
         })
@@ -158,7 +155,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
     let mut scanner = sigmaline_core::json_flat::Scanner::new();
     g.bench_function("json-scan", |b| {
         b.iter(|| {
-            for r in &data.json {
+            for r in data.json.iter() {
                 let mut n = 0usize;
                 if scanner.scan(r, |_, _| n += 1).is_none() {
                     n = parse(r);
@@ -170,7 +167,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
     // A full structural walk of each msgpack record.
     g.bench_function("msgpack-walk", |b| {
         b.iter(|| {
-            for r in &data.msgpack {
+            for r in data.msgpack.iter() {
                 std::hint::black_box(sigmaline_core::msgpack::value_len(r).unwrap());
             }
         })
@@ -180,7 +177,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
     g.bench_function("json-copy", |b| {
         b.iter(|| {
             out.clear();
-            for r in &data.json {
+            for r in data.json.iter() {
                 out.extend_from_slice(r);
             }
         })
@@ -190,7 +187,7 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
 
 /// What the Fluent Bit filter does per chunk (256 events per chunk).
 fn bench_chunk(c: &mut Criterion, rules: &str, engine: &Engine, data: &Data) {
-    let chunks: Vec<Vec<u8>> = data.json.chunks(256).map(to_chunk).collect();
+    let chunks: Vec<Vec<u8>> = data.lines.chunks(256).map(to_chunk).collect();
     let stats = sigmaline::handle::Stats::default();
     let mut s = engine.scratch();
     let mut g = c.benchmark_group(format!("fluentbit-chunk/{rules}/{}", data.name));
@@ -283,9 +280,9 @@ fn bench_peer(c: &mut Criterion, rules: &str, set: &RuleSet, engine: &Engine, da
     let peer = rsigma_engine(set);
     let mut s = engine.scratch();
     let mut out = Vec::with_capacity(64 << 20);
-    let rsigma = |recs: &[Vec<u8>]| {
+    let rsigma = |recs: &Records| {
         let mut n = 0;
-        for r in recs {
+        for r in recs.iter() {
             let v: serde_json::Value = serde_json::from_slice(r).unwrap();
             n += peer
                 .evaluate(&rsigma_eval::event::JsonEvent::borrow(&v))

@@ -35,12 +35,12 @@ fn main() {
             .collect(),
         None => sigmaline_benches::otrf_lines(&corpus, n),
     };
-    let records: Vec<Vec<u8>> = match format {
-        "json" => lines,
-        "msgpack" => lines
-            .iter()
-            .map(|l| sigmaline_benches::to_msgpack(l))
-            .collect(),
+    // Back to back in one buffer, as the benches hold them.
+    let records = match format {
+        "json" => sigmaline_benches::Records::new(&lines),
+        "msgpack" => {
+            sigmaline_benches::Records::new(lines.iter().map(|l| sigmaline_benches::to_msgpack(l)))
+        }
         other => panic!("unknown format {other}"),
     };
     let mut scratch = engine.scratch();
@@ -48,7 +48,7 @@ fn main() {
     let mut matched = 0;
     let t = Instant::now();
     for _ in 0..passes {
-        for r in &records {
+        for r in records.iter() {
             out.clear();
             let o = match format {
                 "json" => engine.filter_json(&mut scratch, r, &mut out),

@@ -48,6 +48,46 @@ pub fn engine(set: &RuleSet) -> Engine {
     EngineBuilder::new().build(set).unwrap().0
 }
 
+/// Records back to back in one buffer, as a host holds them: a line
+/// reader's buffer, a Fluent Bit chunk. (Each in its own allocation, they
+/// land wherever the allocator puts them, and every record starts a new
+/// stream for the hardware prefetcher: no host hands records over so.)
+#[derive(Debug, Default)]
+pub struct Records {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Records {
+    pub fn new<R: AsRef<[u8]>>(records: impl IntoIterator<Item = R>) -> Records {
+        let mut all = Records::default();
+        for r in records {
+            all.bytes.extend_from_slice(r.as_ref());
+            all.ends.push(all.bytes.len());
+        }
+        all
+    }
+
+    /// The records in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &z)| &self.bytes[a..z])
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// All records' bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
 /// The first `n` records of the OTRF sample as JSON lines.
 pub fn otrf_lines(corpus: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
     let mut lines =
