@@ -107,27 +107,8 @@ impl<'a> MsgDoc<'a> {
         (value_len(record)? == record.len()).then_some(MsgDoc(record))
     }
 
-    fn str_at(b: &'a [u8]) -> Option<&'a [u8]> {
-        let m = *b.first()?;
-        let h = str_header_len(m)?;
-        // A fixstr holds its length in its first byte, the others in the
-        // header's remaining bytes.
-        let len = match h {
-            1 => (m & 0x1f) as usize,
-            _ => be(b, 1, h - 1)?,
-        };
-        b.get(h..h + len)
-    }
-}
-
-impl<'a> Doc<'a> for MsgDoc<'a> {
-    fn scalar(&self) -> Option<Scalar<'a>> {
-        let b = self.0;
-        let m = *b.first()?;
-        // Most values are short strings.
-        if m & 0xe0 == 0xa0 {
-            return b.get(1..1 + (m & 0x1f) as usize).map(Scalar::Str);
-        }
+    /// [`Doc::scalar`] of a value other than a fixstr, whose first byte is `m`.
+    fn other_scalar(b: &'a [u8], m: u8) -> Option<Scalar<'a>> {
         let int = |n: usize| be(b, 1, n).map(|v| v as u64);
         Some(match m {
             m @ 0x00..=0x7f => Scalar::Int(m as i64),
@@ -149,6 +130,34 @@ impl<'a> Doc<'a> for MsgDoc<'a> {
             // Arrays, maps and extension types (timestamps) are not leaves.
             _ => return None,
         })
+    }
+
+    fn str_at(b: &'a [u8]) -> Option<&'a [u8]> {
+        let m = *b.first()?;
+        let h = str_header_len(m)?;
+        // A fixstr holds its length in its first byte, the others in the
+        // header's remaining bytes.
+        let len = match h {
+            1 => (m & 0x1f) as usize,
+            _ => be(b, 1, h - 1)?,
+        };
+        b.get(h..h + len)
+    }
+}
+
+impl<'a> Doc<'a> for MsgDoc<'a> {
+    /// Inline for the common value, a short string: through a call the
+    /// value came back through the stack, and the caller's wider reads of
+    /// it waited for the callee's narrower stores (`perf`).
+    #[inline(always)]
+    fn scalar(&self) -> Option<Scalar<'a>> {
+        let b = self.0;
+        let m = *b.first()?;
+        // Most values are short strings.
+        if m & 0xe0 == 0xa0 {
+            return b.get(1..1 + (m & 0x1f) as usize).map(Scalar::Str);
+        }
+        Self::other_scalar(b, m)
     }
 
     fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
