@@ -638,7 +638,7 @@ impl Engine {
         record: &[u8],
     ) -> Result<&'s [u32], RecordError> {
         self.check_size(record)?;
-        crate::msgpack::touch(record);
+        crate::prefetch::lines(record);
         if self.eval_msgpack(s, record, 0).ok() != Some(record.len()) {
             // A map with bytes after it was evaluated before that was known.
             s.st.matched.clear();

@@ -67,8 +67,9 @@ impl Scanner {
     /// entries before the point where it stopped.
     #[inline]
     pub fn scan<'a>(&mut self, record: &'a [u8], f: impl FnMut(&'a [u8], Value<'a>)) -> Option<()> {
-        // The record is read front to back from here on: it arrives cold,
-        // and a first read of its end would wait for memory on its own.
+        // The record is read front to back from here on and arrives cold:
+        // its lines are asked for at once, not one wait after another.
+        crate::prefetch::lines(record);
         self.classify(record)?;
         Parser {
             b: record,

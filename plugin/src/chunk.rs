@@ -43,10 +43,10 @@ pub fn filter_chunk(
     let mut flushed = 0;
     let (mut pos, mut touched) = (0, 0);
     while pos < data.len() {
-        // Each line once, a few events ahead of the walk (see `prefetch`).
+        // Each line once, a few events ahead of the walk (see `AHEAD`).
         let ahead = (pos + AHEAD).min(data.len());
         if touched < ahead {
-            prefetch(&data[touched.max(pos)..ahead]);
+            sigmaline_core::prefetch::lines(&data[touched.max(pos)..ahead]);
             touched = ahead;
         }
         let start = pos;
@@ -114,29 +114,14 @@ pub fn filter_chunk(
     }
 }
 
-/// How far ahead of the event being matched the chunk is prefetched: a
-/// few events (OTRF Windows events are 1-8 KB).
+/// How far ahead of the event being matched the chunk is prefetched
+/// (`sigmaline_core::prefetch`): a few events (OTRF Windows events are
+/// 1-8 KB). A chunk's events follow each other, so while one is matched the
+/// next ones can arrive from memory. criterion, Windows pack, OTRF chunks
+/// of 256 events (110 MB, cold), touching each line (real loads) vs
+/// prefetching 16 KB ahead, alternated three times: 524k/553k, 520k/551k,
+/// 509k/559k events/s (4 KB ahead: 546k, 543k, 525k).
 const AHEAD: usize = 16 * 1024;
-
-/// Asks for every cache line of `b` without waiting for any. A chunk's
-/// events follow each other, so while one is matched the next ones can
-/// arrive from memory. `msgpack::touch` (real loads) did that too, but a
-/// load that misses holds up the instructions after it; a prefetch does
-/// not. criterion, Windows pack, OTRF chunks of 256 events (110 MB, cold),
-/// touch vs prefetch 16 KB ahead, alternated three times: 524k/553k,
-/// 520k/551k, 509k/559k events/s (4 KB ahead: 546k, 543k, 525k).
-fn prefetch(b: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in b.chunks(64) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; and
-        // a prefetch is a hint: it reads nothing into the program and cannot
-        // fault, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    sigmaline_core::msgpack::touch(b);
-}
 
 /// Copies the unchanged events before `to` into `out`.
 fn flush(out: &mut Vec<u8>, data: &[u8], flushed: &mut usize, to: usize) {
