@@ -34,7 +34,6 @@ const SYNTHETIC_RECORDS: usize = 2000;
 /// [`Records`]).
 struct Data {
     name: &'static str,
-    lines: Vec<Vec<u8>>,
     json: Records,
     msgpack: Records,
 }
@@ -45,7 +44,6 @@ impl Data {
             name,
             json: Records::new(&lines),
             msgpack: Records::new(lines.iter().map(|l| to_msgpack(l))),
-            lines,
         }
     }
 }
@@ -187,7 +185,8 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
 
 /// What the Fluent Bit filter does per chunk (256 events per chunk).
 fn bench_chunk(c: &mut Criterion, rules: &str, engine: &Engine, data: &Data) {
-    let chunks: Vec<Vec<u8>> = data.lines.chunks(256).map(to_chunk).collect();
+    let json: Vec<&[u8]> = data.json.iter().collect();
+    let chunks: Vec<Vec<u8>> = json.chunks(256).map(to_chunk).collect();
     let stats = sigmaline::handle::Stats::default();
     let mut s = engine.scratch();
     let mut g = c.benchmark_group(format!("fluentbit-chunk/{rules}/{}", data.name));

@@ -133,14 +133,14 @@ pub fn to_msgpack(json: &[u8]) -> Vec<u8> {
 }
 
 /// Records as one Fluent Bit chunk of v2 events `[[ts, {}], body]`.
-pub fn to_chunk(records: &[Vec<u8>]) -> Vec<u8> {
+pub fn to_chunk<R: AsRef<[u8]>>(records: &[R]) -> Vec<u8> {
     let mut chunk = Vec::new();
     for (i, r) in records.iter().enumerate() {
         chunk.extend_from_slice(&[0x92, 0x92, 0xd7, 0x00]);
         chunk.extend_from_slice(&(1_700_000_000u32 + i as u32).to_be_bytes());
         chunk.extend_from_slice(&0u32.to_be_bytes());
         chunk.push(0x80);
-        chunk.extend_from_slice(&to_msgpack(r));
+        chunk.extend_from_slice(&to_msgpack(r.as_ref()));
     }
     chunk
 }
