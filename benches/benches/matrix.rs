@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sigmaline::chunk::filter_chunk;
 use sigmaline_benches::{
     alloc, corpus, engine, otrf_lines, seed_engine, subset, synthetic, to_chunk, to_msgpack,
-    windows_pack, Records,
+    windows_pack, Output, Records,
 };
 use sigmaline_core::{Engine, RuleSet};
 
@@ -54,22 +54,15 @@ fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
     g.measurement_time(Duration::from_secs(2));
 }
 
-fn run_json(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &Records, out: &mut Vec<u8>) {
-    out.clear();
+fn run_json(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &Records, out: &mut Output) {
     for r in recs.iter() {
-        engine.filter_json(s, r, out).unwrap();
+        engine.filter_json(s, r, out.buf()).unwrap();
     }
 }
 
-fn run_msgpack(
-    engine: &Engine,
-    s: &mut sigmaline_core::Scratch,
-    recs: &Records,
-    out: &mut Vec<u8>,
-) {
-    out.clear();
+fn run_msgpack(engine: &Engine, s: &mut sigmaline_core::Scratch, recs: &Records, out: &mut Output) {
     for r in recs.iter() {
-        engine.filter_msgpack(s, r, out).unwrap();
+        engine.filter_msgpack(s, r, out.buf()).unwrap();
     }
 }
 
@@ -77,7 +70,7 @@ fn run_msgpack(
 /// rules (matched records, rules fired) and the allocations per record.
 fn bench_engine(c: &mut Criterion, rules: &str, engine: &Engine, data: &Data) {
     let mut s = engine.scratch();
-    let mut out = Vec::with_capacity(64 << 20);
+    let mut out = Output::new();
     let (mut matched, mut tags, mut fired) = (0usize, 0usize, std::collections::BTreeSet::new());
     for r in data.json.iter() {
         let m = engine.match_json(&mut s, r).unwrap();
@@ -171,12 +164,11 @@ fn bench_floor(c: &mut Criterion, data: &Data) {
         })
     });
     // Writing the records out unchanged: the copy tag mode always pays.
-    let mut out = Vec::with_capacity(64 << 20);
+    let mut out = Output::new();
     g.bench_function("json-copy", |b| {
         b.iter(|| {
-            out.clear();
             for r in data.json.iter() {
-                out.extend_from_slice(r);
+                out.buf().extend_from_slice(r);
             }
         })
     });
@@ -278,7 +270,7 @@ fn rsigma_engine(set: &RuleSet) -> rsigma_eval::Engine {
 fn bench_peer(c: &mut Criterion, rules: &str, set: &RuleSet, engine: &Engine, data: &Data) {
     let peer = rsigma_engine(set);
     let mut s = engine.scratch();
-    let mut out = Vec::with_capacity(64 << 20);
+    let mut out = Output::new();
     let rsigma = |recs: &Records| {
         let mut n = 0;
         for r in recs.iter() {

@@ -44,15 +44,14 @@ fn main() {
         other => panic!("unknown format {other}"),
     };
     let mut scratch = engine.scratch();
-    let mut out = Vec::new();
+    let mut out = sigmaline_benches::Output::new();
     let mut matched = 0;
     let t = Instant::now();
     for _ in 0..passes {
         for r in records.iter() {
-            out.clear();
             let o = match format {
-                "json" => engine.filter_json(&mut scratch, r, &mut out),
-                _ => engine.filter_msgpack(&mut scratch, r, &mut out),
+                "json" => engine.filter_json(&mut scratch, r, out.buf()),
+                _ => engine.filter_msgpack(&mut scratch, r, out.buf()),
             };
             matched += o.expect("record").matched;
         }

@@ -88,6 +88,46 @@ impl Records {
     }
 }
 
+/// Where the benches write what the filter emits: a 64 KiB buffer handed
+/// on (emptied) once full, as the CLI's writer on stdout is (a
+/// `BufWriter` of 64 KiB) and as a Fluent Bit filter's output chunk is
+/// per chunk. The emitted bytes are all written; a host that kept a whole
+/// pass's output (110 MB for OTRF) in one buffer would write every record
+/// to memory no cache holds, and no host does.
+#[derive(Debug)]
+pub struct Output {
+    buf: Vec<u8>,
+}
+
+impl Output {
+    /// Bytes held before the buffer is handed on.
+    pub const FLUSH: usize = 64 << 10;
+
+    pub fn new() -> Output {
+        // Room for a largest record (and its tags) past the mark: a warm
+        // buffer never grows.
+        let room = Self::FLUSH + sigmaline_core::Settings::default().max_record_bytes + (64 << 10);
+        Output {
+            buf: Vec::with_capacity(room),
+        }
+    }
+
+    /// The buffer for the next record, handed on first if full.
+    #[inline]
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        if self.buf.len() >= Self::FLUSH {
+            self.buf.clear();
+        }
+        &mut self.buf
+    }
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::new()
+    }
+}
+
 /// The first `n` records of the OTRF sample as JSON lines.
 pub fn otrf_lines(corpus: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
     let mut lines =
