@@ -20,6 +20,7 @@ use crate::logsource::LogsourceMap;
 use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
 use crate::memo::{Memo, SegMemo, ShortMemo};
 use crate::msgpack::{EntrySpan, IndexedDoc, MsgDoc};
+use crate::on_hit::{Effect, OnHit};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
@@ -185,14 +186,15 @@ pub struct Engine {
     /// (atom, field, other field, kind, cased)
     fieldrefs: Vec<(AtomId, FieldId, FieldId, RefKind, bool)>,
     keep_values: Vec<bool>,
-    /// Rules made candidates by each atom's hit (see [`Expr::triggers`]).
-    trigger_rules: Vec<Vec<u32>>,
+    /// The group atoms each real atom's hit stamps and the rules it makes
+    /// candidates (see [`Expr::triggers`]).
+    on_hit: OnHit,
     always: Vec<u32>,
     rules: Vec<RuleEntry>,
     n_atoms: usize,
-    /// Long OR lists of atoms as one atom each, stamped after the real ones
-    /// (see groups.rs).
-    groups: Groups,
+    /// Long OR lists of atoms as one atom each, numbered after the real ones
+    /// (see groups.rs): how many.
+    n_groups: usize,
     tag_field: String,
     mode: Mode,
     max_record_bytes: usize,
@@ -408,11 +410,11 @@ impl EngineBuilder {
             field_gate,
             fieldrefs,
             keep_values,
-            trigger_rules,
+            on_hit: OnHit::new(&trigger_rules, |a| groups.of(a)),
             always,
             rules,
             n_atoms: atoms.list.len(),
-            groups,
+            n_groups: groups.count(),
             tag_field: self.tag_field.clone(),
             mode: self.mode,
             max_record_bytes: self.max_record_bytes,
@@ -546,7 +548,7 @@ impl Engine {
         Scratch {
             spans: Vec::new(),
             st: State {
-                atom_stamp: vec![0; self.n_atoms + self.groups.count()],
+                atom_stamp: vec![0; self.n_atoms + self.n_groups],
                 rule_stamp: vec![0; self.rules.len()],
                 scopes: ScopeCache::new(self.scopes.len(), self.field_names.len()),
                 gen: 0,
@@ -924,14 +926,15 @@ impl Engine {
             }
         }
         for i in 0..st.hits.len() {
-            let a = st.hits[i];
-            for &g in self.groups.of(a) {
-                st.atom_stamp[g as usize] = st.gen;
-            }
-            for &r in &self.trigger_rules[a as usize] {
-                if st.rule_stamp[r as usize] != st.gen {
-                    st.rule_stamp[r as usize] = st.gen;
-                    st.candidates.push(r);
+            for e in self.on_hit.of(st.hits[i]) {
+                match e {
+                    Effect::Group(g) => st.atom_stamp[g as usize] = st.gen,
+                    Effect::Rule(r) => {
+                        if st.rule_stamp[r as usize] != st.gen {
+                            st.rule_stamp[r as usize] = st.gen;
+                            st.candidates.push(r);
+                        }
+                    }
                 }
             }
         }

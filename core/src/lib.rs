@@ -25,6 +25,7 @@ pub mod matcher;
 mod memo;
 pub mod modifier;
 pub mod msgpack;
+mod on_hit;
 pub mod output;
 pub mod pattern;
 pub mod prefetch;
