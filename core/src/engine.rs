@@ -487,12 +487,19 @@ impl SimdJson {
     }
 }
 
+/// A record's generation, stamped on the atoms it set and the rules it made
+/// candidates. One byte: the stamps of the pack's ~35,000 atoms and groups
+/// then take 35 KB, not 140 KB, and stay in the caches nearest the core
+/// (every hit and every candidate's program reads them at random); the
+/// price is clearing them every 255 records, ~140 bytes a record.
+type Gen = u8;
+
 struct State {
-    atom_stamp: Vec<u32>,
-    rule_stamp: Vec<u32>,
+    atom_stamp: Vec<Gen>,
+    rule_stamp: Vec<Gen>,
     /// Logsource truths and field gates, per kind of record.
     scopes: ScopeCache,
-    gen: u32,
+    gen: Gen,
     hits: Vec<AtomId>,
     candidates: Vec<u32>,
     matched: Vec<u32>,
@@ -856,8 +863,8 @@ impl Engine {
     ) {
         st.gen = st.gen.wrapping_add(1);
         if st.gen == 0 {
-            st.atom_stamp.iter_mut().for_each(|x| *x = 0);
-            st.rule_stamp.iter_mut().for_each(|x| *x = 0);
+            st.atom_stamp.fill(0);
+            st.rule_stamp.fill(0);
             st.gen = 1;
         }
         st.hits.clear();

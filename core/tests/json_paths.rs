@@ -110,3 +110,36 @@ fn an_escaped_value_and_a_text_with_its_bytes_are_not_confused_in_the_memo() {
         }
     }
 }
+
+/// A scratch keeps per-record marks between records and clears them
+/// every few hundred records: a value one record set must never count for
+/// a later one, and a rule one record fired must fire again in a later
+/// one, however many records lie between them.
+#[test]
+fn one_scratch_forgets_each_record_across_hundreds_of_records() {
+    let e = common::engine(&[("both", "a: {A: foo}\n  b: {B: bar}", "a and b")]);
+    let mut s = e.scratch();
+    let mut fires = |record: &[u8]| !e.match_json(&mut s, record).unwrap().is_empty();
+    for (first, then) in [
+        (r#"{"A":"foo"}"#, r#"{"B":"bar"}"#),
+        (r#"{"B":"bar"}"#, r#"{"A":"foo"}"#),
+    ] {
+        assert!(!fires(first.as_bytes()));
+        for n in 1..=600 {
+            assert!(
+                !fires(then.as_bytes()),
+                "{then} fired {n} records after {first}"
+            );
+        }
+    }
+    for gap in 0..600 {
+        assert!(
+            fires(br#"{"A":"foo","B":"bar"}"#),
+            "after a gap of {}",
+            gap - 1
+        );
+        for _ in 0..gap {
+            assert!(!fires(br#"{"C":1}"#));
+        }
+    }
+}
