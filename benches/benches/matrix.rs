@@ -30,6 +30,10 @@ static ALLOC: alloc::Counting = alloc::Counting;
 const OTRF_RECORDS: usize = usize::MAX;
 const SYNTHETIC_RECORDS: usize = 2000;
 
+/// Alternated rounds of one sigmaline and one rsigma pass for the printed
+/// peer ratio.
+const PEER_ROUNDS: usize = 5;
+
 /// One data set, each format's records back to back in one buffer (see
 /// [`Records`]).
 struct Data {
@@ -291,10 +295,10 @@ fn bench_peer(c: &mut Criterion, rules: &str, set: &RuleSet, engine: &Engine, da
     g.finish();
 
     // The ratio, printed in one run. The two sides are timed in turns,
-    // five rounds, and the median round's ratio is printed: on a shared
-    // host the speed drifts over seconds, and one side timed after the
-    // other read that drift as a ratio (8.7x against 14.5x from the rows
-    // above, in one run of stop 18).
+    // `PEER_ROUNDS` rounds, and the median round's ratio is printed: on a
+    // shared host the speed drifts over seconds, and one side timed after
+    // the other read that drift as a ratio (8.7x against 14.5x from the
+    // rows above, in one run of stop 18).
     if std::env::args().any(|a| a == "--test") {
         return;
     }
@@ -303,7 +307,9 @@ fn bench_peer(c: &mut Criterion, rules: &str, set: &RuleSet, engine: &Engine, da
         f();
         t.elapsed().as_secs_f64()
     };
-    let mut rounds: Vec<(f64, f64)> = (0..5)
+    // (sigmaline's seconds, rsigma's seconds) per round, and their ratio.
+    let ratio = |(ours, theirs): (f64, f64)| theirs / ours;
+    let mut rounds: Vec<(f64, f64)> = (0..PEER_ROUNDS)
         .map(|_| {
             let ours = time(&mut || run_json(engine, &mut s, &data.json, &mut out));
             let theirs = time(&mut || {
@@ -312,18 +318,18 @@ fn bench_peer(c: &mut Criterion, rules: &str, set: &RuleSet, engine: &Engine, da
             (ours, theirs)
         })
         .collect();
-    rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-    let (ours, theirs) = rounds[rounds.len() / 2];
+    rounds.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
+    let median = rounds[rounds.len() / 2];
     let n = data.json.len() as f64;
     println!(
         "peer/{rules}/{}: sigmaline {:.0} records/s, rsigma {:.0} records/s: sigmaline/rsigma = {:.1}x \
-         (median of 5 alternated rounds; lowest {:.1}x, highest {:.1}x)",
+         (median of {PEER_ROUNDS} alternated rounds; lowest {:.1}x, highest {:.1}x)",
         data.name,
-        n / ours,
-        n / theirs,
-        theirs / ours,
-        rounds[0].1 / rounds[0].0,
-        rounds[rounds.len() - 1].1 / rounds[rounds.len() - 1].0,
+        n / median.0,
+        n / median.1,
+        ratio(median),
+        ratio(rounds[0]),
+        ratio(rounds[rounds.len() - 1]),
     );
 }
 
