@@ -149,6 +149,47 @@ impl<'a> Doc<'a> for MsgDoc<'a> {
         Self::other_scalar(b, m)
     }
 
+    /// `f` called from each branch of the common leaves (see
+    /// [`Doc::with_scalar`]): strings of up to 255 bytes and small
+    /// unsigned integers, such as `EventID`.
+    #[inline(always)]
+    fn with_scalar(&self, f: &mut impl FnMut(Scalar<'a>)) -> bool {
+        let b = self.0;
+        let Some(&m) = b.first() else { return false };
+        let (at, len) = match m {
+            0xa0..=0xbf => (1, (m & 0x1f) as usize),
+            0xd9 => match b.get(1) {
+                Some(&n) => (2, n as usize),
+                None => return false,
+            },
+            0x00..=0x7f => {
+                f(Scalar::Int(m as i64));
+                return true;
+            }
+            0xcc | 0xcd => match be(b, 1, m as usize - 0xcb) {
+                Some(n) => {
+                    f(Scalar::Int(n as i64));
+                    return true;
+                }
+                None => return false,
+            },
+            _ => match Self::other_scalar(b, m) {
+                Some(s) => {
+                    f(s);
+                    return true;
+                }
+                None => return false,
+            },
+        };
+        match b.get(at..at + len) {
+            Some(s) => {
+                f(Scalar::Str(s));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn entries(&self, mut f: impl FnMut(&[u8], Self)) -> bool {
         let Some((true, n, h)) = container(self.0) else {
             return false;
@@ -357,6 +398,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn with_scalar_hands_over_what_scalar_reads() {
+        // Every first byte, with tails of every length up to 40, so that
+        // truncated headers and payloads are covered too.
+        let small = [3u8; 40];
+        let mixed: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        for tail in [&small[..], &mixed[..]] {
+            for m in 0..=255u8 {
+                for n in 0..tail.len() {
+                    let mut b = vec![m];
+                    b.extend_from_slice(&tail[..n]);
+                    let mut seen = Vec::new();
+                    let leaf = MsgDoc(&b).with_scalar(&mut |s| seen.push(s));
+                    let want = MsgDoc(&b).scalar();
+                    assert_eq!(leaf, want.is_some(), "{m:#04x} + {n}");
+                    assert_eq!(seen, want.into_iter().collect::<Vec<_>>(), "{m:#04x} + {n}");
+                }
+            }
+        }
+        assert!(!MsgDoc(&[]).with_scalar(&mut |_| panic!("no leaf")));
     }
 
     #[test]

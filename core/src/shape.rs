@@ -550,9 +550,8 @@ fn node_leaves<'a, D: Doc<'a>>(
 /// msgpack's time, in this function).
 #[inline(always)]
 fn leaf_values<'a, D: Doc<'a>>(v: &D, f: &mut impl FnMut(Scalar<'a>)) {
-    match v.scalar() {
-        Some(s) => f(s),
-        None => leaf_items(v, f),
+    if !v.with_scalar(f) {
+        leaf_items(v, f)
     }
 }
 
