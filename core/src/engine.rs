@@ -24,6 +24,7 @@ use crate::on_hit::{Effect, OnHit};
 use crate::output;
 use crate::pattern::StrMatch;
 use crate::profile::ProfileSet;
+use crate::program::Programs;
 use crate::record::{Doc, Scalar, TapeDoc};
 use crate::rule::{Meta, Rejection, Source};
 use crate::scope_cache::ScopeCache;
@@ -157,8 +158,6 @@ pub struct BuildReport {
 
 struct RuleEntry {
     meta: Meta,
-    /// Evaluated once the rule's logsource holds (see `Compiled::program`).
-    program: Expr,
     /// Index into `Engine::scopes`: rules of one logsource share it.
     scope: u32,
     tag_json: String,
@@ -190,6 +189,10 @@ pub struct Engine {
     /// candidates (see [`Expr::triggers`]).
     on_hit: OnHit,
     always: Vec<u32>,
+    /// Per rule, what a candidate reads: where its program starts in
+    /// `programs`, and its scope (`RuleEntry` is cold: tags and metadata).
+    candidate: Vec<(u32, u32)>,
+    programs: Programs,
     rules: Vec<RuleEntry>,
     n_atoms: usize,
     /// Long OR lists of atoms as one atom each, numbered after the real ones
@@ -255,6 +258,7 @@ impl EngineBuilder {
         }
         let mut compiler = Compiler::new(&self.placeholders);
         let mut rules = Vec::new();
+        let mut trees = Vec::new();
         let mut detections = Vec::new();
         let mut scopes = Vec::new();
         let mut distinct_scopes = Vec::new();
@@ -326,9 +330,11 @@ impl EngineBuilder {
                         tag_json: output::tag_json(&rule.meta),
                         tag_msgpack: output::tag_msgpack(&rule.meta),
                         meta: rule.meta.clone(),
-                        program: c.program,
                         scope,
                     });
+                    // Evaluated once the rule's logsource holds (see
+                    // `Compiled::program`).
+                    trees.push(c.program);
                 }
                 Err(e) => report.rejected.push(reject(e)),
             }
@@ -398,7 +404,11 @@ impl EngineBuilder {
             )
         });
         // Only now: triggers and gates above read the original atoms.
-        let groups = Groups::build(rules.iter_mut().map(|r| &mut r.program), atoms.list.len());
+        let groups = Groups::build(&mut trees, atoms.list.len());
+        let mut programs = Programs::default();
+        let candidate = (trees.iter().zip(&rules))
+            .map(|(t, r)| (programs.push(t), r.scope))
+            .collect();
         let engine = Engine {
             shapes: Shapes::compile(&self.profiles, &atoms.fields),
             field_names: atoms.fields.names.clone(),
@@ -412,6 +422,8 @@ impl EngineBuilder {
             keep_values,
             on_hit: OnHit::new(&trigger_rules, |a| groups.of(a)),
             always,
+            candidate,
+            programs,
             rules,
             n_atoms: atoms.list.len(),
             n_groups: groups.count(),
@@ -954,10 +966,10 @@ impl Engine {
         let (gen, stamps) = (st.gen, &st.atom_stamp);
         let atom = |a: AtomId| stamps[a as usize] == gen;
         for &r in &st.candidates {
-            let rule = &self.rules[r as usize];
+            let (program, scope) = self.candidate[r as usize];
             // Most candidates come from needles shared with other logsources:
             // their logsource, evaluated once per record, rules them out.
-            if st.scopes.scope(&self.scopes, rule.scope, atom) && rule.program.eval(&atom) {
+            if st.scopes.scope(&self.scopes, scope, atom) && self.programs.eval(program, &atom) {
                 st.matched.push(r);
             }
         }

@@ -30,6 +30,7 @@ pub mod output;
 pub mod pattern;
 pub mod prefetch;
 pub mod profile;
+mod program;
 pub mod record;
 pub mod rule;
 mod scope_cache;
