@@ -383,10 +383,11 @@ impl<'a> Doc<'a> for IndexedDoc<'a, '_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn scalar_len_agrees_with_the_full_measure() {
-        // Every first byte, with tails of every length up to 40: small bytes
-        // (short str8/array/map lengths) and mixed ones.
+    /// Every first byte, with tails of every length up to 40 (so that
+    /// truncated headers and payloads are covered): small bytes (short
+    /// str8/array/map lengths) and mixed ones. `f` gets the value and a
+    /// label for assertions.
+    fn every_header(mut f: impl FnMut(&[u8], &str)) {
         let small = [3u8; 40];
         let mixed: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
         for tail in [&small[..], &mixed[..]] {
@@ -394,31 +395,26 @@ mod tests {
                 for n in 0..tail.len() {
                     let mut b = vec![m];
                     b.extend_from_slice(&tail[..n]);
-                    assert_eq!(scalar_len(&b, 1), value_len_depth(&b, 1), "{m:#04x} + {n}");
+                    f(&b, &format!("{m:#04x} + {n}"));
                 }
             }
         }
     }
 
     #[test]
+    fn scalar_len_agrees_with_the_full_measure() {
+        every_header(|b, at| assert_eq!(scalar_len(b, 1), value_len_depth(b, 1), "{at}"));
+    }
+
+    #[test]
     fn with_scalar_hands_over_what_scalar_reads() {
-        // Every first byte, with tails of every length up to 40, so that
-        // truncated headers and payloads are covered too.
-        let small = [3u8; 40];
-        let mixed: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-        for tail in [&small[..], &mixed[..]] {
-            for m in 0..=255u8 {
-                for n in 0..tail.len() {
-                    let mut b = vec![m];
-                    b.extend_from_slice(&tail[..n]);
-                    let mut seen = Vec::new();
-                    let leaf = MsgDoc(&b).with_scalar(&mut |s| seen.push(s));
-                    let want = MsgDoc(&b).scalar();
-                    assert_eq!(leaf, want.is_some(), "{m:#04x} + {n}");
-                    assert_eq!(seen, want.into_iter().collect::<Vec<_>>(), "{m:#04x} + {n}");
-                }
-            }
-        }
+        every_header(|b, at| {
+            let mut seen = Vec::new();
+            let leaf = MsgDoc(b).with_scalar(&mut |s| seen.push(s));
+            let want = MsgDoc(b).scalar();
+            assert_eq!(leaf, want.is_some(), "{at}");
+            assert_eq!(seen, want.into_iter().collect::<Vec<_>>(), "{at}");
+        });
         assert!(!MsgDoc(&[]).with_scalar(&mut |_| panic!("no leaf")));
     }
 
