@@ -48,32 +48,19 @@ impl Programs {
     }
 
     fn emit(&mut self, e: &Expr) {
-        let word = |op: u32, payload: usize| {
-            let p = u32::try_from(payload)
-                .ok()
-                .filter(|&p| p <= PAYLOAD)
-                .expect("program payload beyond 29 bits");
-            op << OP_SHIFT | p
-        };
         match e {
             Expr::Const(b) => self.code.push(word(CONST, *b as usize)),
             Expr::Atom(a) => self.code.push(word(ATOM, *a as usize)),
-            Expr::Not(c) => self.composite(NOT, None, std::slice::from_ref(&**c), word),
-            Expr::And(v) => self.composite(AND, None, v, word),
-            Expr::Or(v) => self.composite(OR, None, v, word),
-            Expr::AtLeast(n, v) => self.composite(AT_LEAST, Some(*n), v, word),
+            Expr::Not(c) => self.composite(NOT, None, std::slice::from_ref(&**c)),
+            Expr::And(v) => self.composite(AND, None, v),
+            Expr::Or(v) => self.composite(OR, None, v),
+            Expr::AtLeast(n, v) => self.composite(AT_LEAST, Some(*n), v),
         }
     }
 
     /// A header, an optional count, then the children; the header's
     /// payload is patched with the body's length once it is known.
-    fn composite(
-        &mut self,
-        op: u32,
-        count: Option<usize>,
-        children: &[Expr],
-        word: impl Fn(u32, usize) -> u32,
-    ) {
+    fn composite(&mut self, op: u32, count: Option<usize>, children: &[Expr]) {
         let at = self.code.len();
         self.code.push(0);
         if let Some(n) = count {
@@ -90,6 +77,15 @@ impl Programs {
     pub fn eval(&self, start: u32, atom: &impl Fn(AtomId) -> bool) -> bool {
         eval_at(&self.code, start as usize, atom)
     }
+}
+
+/// One word: `op` over a payload of 29 bits.
+fn word(op: u32, payload: usize) -> u32 {
+    let p = u32::try_from(payload)
+        .ok()
+        .filter(|&p| p <= PAYLOAD)
+        .expect("program payload beyond 29 bits");
+    op << OP_SHIFT | p
 }
 
 /// The node at `i`.
