@@ -16,6 +16,7 @@ pub mod compiler;
 pub mod condition;
 pub mod engine;
 pub mod error;
+mod family;
 mod groups;
 pub mod json_flat;
 pub mod keywords;

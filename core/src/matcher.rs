@@ -3,8 +3,10 @@
 //!
 //! Equality goes through a hash map, every prefix/suffix/substring needle
 //! and every glob's required literal through one Aho-Corasick automaton
-//! (overlapping search, so no needle hides another), regexes through one
-//! `RegexSet`. Case-insensitive tests see the value lowercased once.
+//! (overlapping search, so no needle hides another; large families of long
+//! needles such as file hashes through their stem and a table, see
+//! family.rs), regexes one at a time. Case-insensitive tests see the value
+//! lowercased once.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -12,6 +14,7 @@ use aho_corasick::{dfa, nfa, Anchored, MatchKind, Span};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::compiler::{AtomId, Cidr, CmpOp, FieldId, Test, TimePart};
+use crate::family::{self, Family};
 use crate::memo::{SegMatch, SegMemo};
 use crate::pattern::{fold_case, folded, StrMatch};
 
@@ -65,29 +68,80 @@ impl AutomatonBuilder {
         if self.needles.is_empty() {
             return Ok(None);
         }
+        let multiline = self.needles.iter().any(|n| n.contains(&b'\n'));
+        // Ids: the automaton's own needles, then one per family stem (found
+        // by the automaton, expanded by the family), then family members.
+        let split = family::split(&self.needles);
+        let mut hooks_of: Vec<Option<Vec<Hook>>> = self.hooks.into_iter().map(Some).collect();
+        let mut ac_needles: Vec<&[u8]> = Vec::new();
+        let mut hooks = Vec::new();
+        for &i in &split.plain {
+            ac_needles.push(&self.needles[i]);
+            hooks.push(hooks_of[i].take().unwrap_or_default());
+        }
+        let plain = hooks.len() as u32;
+        for (stem, _) in &split.families {
+            ac_needles.push(stem);
+            hooks.push(Vec::new());
+        }
+        let mut families = Vec::new();
+        for (_, members) in &split.families {
+            let mut ids = Vec::new();
+            for &i in members {
+                ids.push((self.needles[i].as_slice(), hooks.len() as u32));
+                hooks.push(hooks_of[i].take().unwrap_or_default());
+            }
+            families.push(Family::new(ids));
+        }
         // A DFA is the fastest search; its memory grows with the needles, so
         // large sets (CommandLine has thousands) keep the compact NFA.
-        let ac = match self.needles.len() <= DFA_MAX_NEEDLES {
+        // aho-corasick picks its prefilter by a static rank of bytes, and for
+        // stems (`md5=`, `sha1`...) it picks digits, which every hash is made
+        // of: an automaton with families skips to its needles' first bytes
+        // instead (`i`, `m`, `s`, none a hex digit), or steps every byte.
+        let prefilter = families.is_empty();
+        let starts = match prefilter {
+            true => None,
+            false => start_bytes(&ac_needles),
+        };
+        let ac = match ac_needles.len() <= DFA_MAX_NEEDLES {
             true => Searcher::Dfa(
                 dfa::DFA::builder()
                     .match_kind(MatchKind::Standard)
-                    .build(&self.needles)
+                    .prefilter(prefilter)
+                    .build(&ac_needles)
                     .map_err(|e| e.to_string())?,
             ),
             false => Searcher::Nfa(
                 nfa::contiguous::NFA::builder()
                     .match_kind(MatchKind::Standard)
-                    .build(&self.needles)
+                    .prefilter(prefilter)
+                    .build(&ac_needles)
                     .map_err(|e| e.to_string())?,
             ),
         };
-        let multiline = self.needles.iter().any(|n| n.contains(&b'\n'));
         Ok(Some(Automaton {
             ac,
-            hooks: self.hooks,
+            starts,
+            hooks,
+            plain,
+            families,
             multiline,
         }))
     }
+}
+
+/// The distinct first bytes of `needles`, if there are one to three (the
+/// last repeated to fill three).
+fn start_bytes(needles: &[&[u8]]) -> Option<[u8; 3]> {
+    let mut firsts: Vec<u8> = needles
+        .iter()
+        .map(|n| n.first().copied())
+        .collect::<Option<_>>()?;
+    firsts.sort_unstable();
+    firsts.dedup();
+    let last = *firsts.last()?;
+    (firsts.len() <= 3).then(|| [0, 1, 2].map(|i| firsts.get(i).copied().unwrap_or(last)))
 }
 
 /// A field's Aho-Corasick automaton, of the kind its size calls for.
@@ -106,6 +160,62 @@ impl Searcher {
             Searcher::Dfa(a) => overlapping(a, hay, f),
             Searcher::Nfa(a) => overlapping(a, hay, f),
         }
+    }
+
+    /// [`Self::overlapping`], skipping from the start state to the next of
+    /// `starts` (every needle begins with one of them).
+    #[inline]
+    fn overlapping_from(&self, starts: [u8; 3], hay: &[u8], f: impl FnMut(u32, usize, usize)) {
+        match self {
+            Searcher::Dfa(a) => overlapping_from(a, starts, hay, f),
+            Searcher::Nfa(a) => overlapping_from(a, starts, hay, f),
+        }
+    }
+}
+
+/// [`overlapping`] for an automaton without a prefilter and whose needles
+/// (none empty) all begin with one of `starts`.
+fn overlapping_from<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    starts: [u8; 3],
+    hay: &[u8],
+    mut f: impl FnMut(u32, usize, usize),
+) {
+    let Ok(start) = aut.start_state(Anchored::No) else {
+        return;
+    };
+    let (mut sid, mut at) = (start, 0);
+    while at < hay.len() {
+        if sid == start {
+            match memchr::memchr3(starts[0], starts[1], starts[2], &hay[at..]) {
+                None => return,
+                Some(i) => at += i,
+            }
+        }
+        sid = aut.next_state(Anchored::No, sid, hay[at]);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                return;
+            } else if aut.is_match(sid) {
+                report(aut, sid, at, &mut f);
+            }
+        }
+        at += 1;
+    }
+}
+
+/// Calls `f` for each needle that match state `sid` ends at byte `at`.
+#[inline(always)]
+fn report<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    sid: aho_corasick::automaton::StateID,
+    at: usize,
+    f: &mut impl FnMut(u32, usize, usize),
+) {
+    for i in 0..aut.match_len(sid) {
+        let pid = aut.match_pattern(sid, i);
+        let len = aut.pattern_len(pid);
+        f(pid.as_u32(), at + 1 - len, at + 1);
     }
 }
 
@@ -137,11 +247,7 @@ fn overlapping<A: aho_corasick::automaton::Automaton>(
             if aut.is_dead(sid) {
                 return;
             } else if aut.is_match(sid) {
-                for i in 0..aut.match_len(sid) {
-                    let pid = aut.match_pattern(sid, i);
-                    let len = aut.pattern_len(pid);
-                    f(pid.as_u32(), at + 1 - len, at + 1);
-                }
+                report(aut, sid, at, &mut f);
             } else if let Some(pre) = pre {
                 // A start state: skip to where a needle may begin.
                 match pre.find_in(hay, Span::from(at..hay.len())).into_option() {
@@ -161,9 +267,43 @@ fn overlapping<A: aho_corasick::automaton::Automaton>(
 #[derive(Debug)]
 struct Automaton {
     ac: Searcher,
+    /// With families: the needles' first bytes, when three or fewer.
+    starts: Option<[u8; 3]>,
+    /// By needle id: the automaton's needles, the family stems (no hooks),
+    /// then the family members.
     hooks: Vec<Vec<Hook>>,
+    /// How many of the automaton's needles are not family stems.
+    plain: u32,
+    families: Vec<Family>,
     /// Whether a needle spans lines (then values are searched whole).
     multiline: bool,
+}
+
+impl Automaton {
+    /// Calls `f` with (needle, start, end) of every occurrence of every
+    /// needle in `hay`, overlapping; a family member's when its stem is
+    /// found.
+    #[inline]
+    fn overlapping(&self, hay: &[u8], mut f: impl FnMut(u32, usize, usize)) {
+        if self.families.is_empty() {
+            return self.ac.overlapping(hay, f);
+        }
+        let expand = |p: u32, start, end| match p.checked_sub(self.plain) {
+            None => f(p, start, end),
+            Some(fam) => {
+                self.families[fam as usize].find_at(hay, start, |id, end| f(id, start, end))
+            }
+        };
+        match self.starts {
+            Some(starts) => self.ac.overlapping_from(starts, hay, expand),
+            None => self.ac.overlapping(hay, expand),
+        }
+    }
+
+    /// How many needles it finds (stems are not needles).
+    fn needles(&self) -> usize {
+        self.hooks.len() - self.families.len()
+    }
 }
 
 /// A test that is neither a string nor a regex.
@@ -290,7 +430,7 @@ impl FieldMatcherBuilder {
 impl FieldMatcher {
     /// Needles in this field's automata (case-folded, cased).
     pub fn needle_counts(&self) -> (usize, usize) {
-        let n = |s: &Side| s.automaton.as_ref().map_or(0, |a| a.hooks.len());
+        let n = |s: &Side| s.automaton.as_ref().map_or(0, Automaton::needles);
         (n(&self.folded), n(&self.cased))
     }
 
@@ -377,7 +517,7 @@ impl FieldMatcher {
             }
         }
         let Some(au) = &side.automaton else { return };
-        au.ac.overlapping(hay, |pid, start, end| {
+        au.overlapping(hay, |pid, start, end| {
             for &h in &au.hooks[pid as usize] {
                 let hit = match h {
                     Hook::Contains(_) => true,
@@ -453,7 +593,7 @@ impl FieldMatcher {
                     &text[range]
                 };
                 found.clear();
-                au.ac.overlapping(hay, |p, start, end| {
+                au.overlapping(hay, |p, start, end| {
                     found.push((p, start as u32, end as u32))
                 });
                 hay.len() as u32
@@ -641,6 +781,67 @@ mod tests {
                     prop_assert_eq!(&got, &want, "{:?} prefilter {}", ac, prefilter);
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// An automaton with needle families (see family.rs) reports every
+        /// occurrence aho-corasick reports over all the needles: members
+        /// that overlap, share prefixes, run off the end of the text or sit
+        /// after a stem that is a needle of its own.
+        #[test]
+        fn families_agree_with_aho_corasick(
+            members in proptest::collection::vec(
+                (0..3usize, "[0-3]{20}|[0-3]{24}"), 48..90),
+            short in proptest::collection::vec("md5=|sha1|[0-3,=a-z]{1,6}", 0..8),
+            with_short: bool,
+            pieces in proptest::collection::vec((0..4u8, 0..60usize, "[0-3]{0,30}"), 0..20),
+        ) {
+            let stems = ["md5=", "sha1", "imph"];
+            let mut needles: Vec<String> =
+                members.iter().map(|(s, hex)| format!("{}{hex}", stems[*s])).collect();
+            if with_short {
+                needles.extend(short);
+            }
+            let mut hay = String::new();
+            for (kind, i, hex) in &pieces {
+                match kind {
+                    0 => hay.push_str(&needles[i % needles.len()]),
+                    1 => {
+                        let n = &needles[i % needles.len()];
+                        hay.push_str(&n[..n.len() / 2]);
+                    }
+                    2 => hay.push_str(stems[i % 3]),
+                    _ => hay.push_str(hex),
+                }
+            }
+            let mut b = AutomatonBuilder::default();
+            for (i, n) in needles.iter().enumerate() {
+                b.add(n.as_bytes().to_vec(), Hook::Contains(i as AtomId));
+            }
+            let au = b.build().unwrap().unwrap();
+            // 48 members over 3 stems: one has at least 16; with only
+            // members, the needles' first bytes are `i`, `m` and `s`.
+            prop_assert!(!au.families.is_empty());
+            prop_assert!(with_short || au.starts.is_some());
+            let mut got = Vec::new();
+            au.overlapping(hay.as_bytes(), |p, s, e| {
+                for h in &au.hooks[p as usize] {
+                    got.push((h.atom(), s, e));
+                }
+            });
+            let mut want: Vec<(AtomId, usize, usize)> = aho_corasick::AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&needles)
+                .unwrap()
+                .find_overlapping_iter(hay.as_bytes())
+                .map(|m| (m.pattern().as_u32(), m.start(), m.end()))
+                .collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
         }
     }
 

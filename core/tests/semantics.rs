@@ -100,6 +100,48 @@ fn contains_startswith_endswith() {
     assert!(fires(&e, r#"{"Image":"C:\\rundll32.exe\\rundll32.exe"}"#));
 }
 
+/// IOC lists of file hashes (found through their stem, see family.rs):
+/// any case, any position in the `Hashes` list, with `startswith` and
+/// `endswith` anchored; a hash cut short or one digit off does not match.
+#[test]
+fn hash_lists() {
+    let hex = |i: u32, n: usize| {
+        format!("{:08X}", i.wrapping_mul(0x9E37_79B9)).repeat(8)[..n].to_string()
+    };
+    let list: String = (0..40)
+        .map(|i| {
+            format!(
+                "      - 'MD5={}'\n      - 'SHA256={}'\n",
+                hex(i, 32),
+                hex(i + 100, 64)
+            )
+        })
+        .collect();
+    let c = format!("  sel:\n    Hashes|contains:\n{list}{SEL}");
+    let (md5, sha) = (hex(7, 32), hex(107, 64));
+    let rec = |h: &str| format!(r#"{{"Hashes":"{h}"}}"#);
+    assert!(fires(&c, &rec(&format!("SHA1=AB,MD5={md5},IMPHASH=CD"))));
+    assert!(fires(&c, &rec(&format!("md5={}", md5.to_lowercase()))));
+    assert!(fires(&c, &rec(&format!("MD5=00,SHA256={sha}"))));
+    assert!(!fires(&c, &rec(&format!("MD5={}", &md5[..31]))));
+    let mut off = md5.clone().into_bytes();
+    off[20] = if off[20] == b'0' { b'1' } else { b'0' };
+    assert!(!fires(
+        &c,
+        &rec(&format!("MD5={}", String::from_utf8(off).unwrap()))
+    ));
+    assert!(!fires(&c, &rec(&format!("SHA1={md5}"))));
+    let list: String = (0..40)
+        .map(|i| format!("      - 'MD5={}'\n", hex(i, 32)))
+        .collect();
+    let s = format!("  sel:\n    Hashes|startswith:\n{list}{SEL}");
+    assert!(fires(&s, &rec(&format!("MD5={md5},SHA1=AB"))));
+    assert!(!fires(&s, &rec(&format!("SHA1=AB,MD5={md5}"))));
+    let e = format!("  sel:\n    Hashes|endswith:\n{list}{SEL}");
+    assert!(fires(&e, &rec(&format!("SHA1=AB,MD5={md5}"))));
+    assert!(!fires(&e, &rec(&format!("MD5={md5},SHA1=AB"))));
+}
+
 #[test]
 fn lists_are_or_and_all_is_and() {
     let or = format!("  sel:\n    CommandLine|contains:\n      - alpha\n      - beta\n{SEL}");
