@@ -189,6 +189,27 @@ pub enum Test {
     },
 }
 
+/// Atoms are interned by value (see [`Atoms`]): a number by its value, so
+/// `0.0` and `-0.0` hash alike, as `==` has them equal.
+impl std::hash::Hash for Test {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(self).hash(h);
+        match self {
+            Test::Str { value, cased } => (value, cased).hash(h),
+            Test::Regex(p) => p.hash(h),
+            Test::Cidr(c) => c.hash(h),
+            Test::Num(op, n) => (op, if *n == 0.0 { 0 } else { n.to_bits() }).hash(h),
+            Test::Time(part, n) => (part, n).hash(h),
+            Test::Present | Test::NonNull => {}
+            Test::FieldRef { other, kind, cased } => (other, kind, cased).hash(h),
+        }
+    }
+}
+
+/// A `Num` test of NaN is unequal to itself, so it is never merged with
+/// another: it matches nothing either way.
+impl Eq for Test {}
+
 /// An IPv4 or IPv6 network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cidr {
@@ -267,17 +288,19 @@ impl FieldTable {
 pub struct Atoms {
     pub fields: FieldTable,
     pub list: Vec<(FieldId, Test)>,
-    index: HashMap<String, AtomId>,
+    /// By value: a key formatted with `Debug` cost ~300 bytes a hash of an
+    /// IOC list (its bytes printed as numbers) and most of loading time.
+    index: rustc_hash::FxHashMap<(FieldId, Test), AtomId>,
 }
 
 impl Atoms {
     pub fn intern(&mut self, field: FieldId, test: Test) -> AtomId {
-        let key = format!("{field}\u{0}{test:?}");
+        let key = (field, test);
         if let Some(&id) = self.index.get(&key) {
             return id;
         }
         let id = self.list.len() as AtomId;
-        self.list.push((field, test));
+        self.list.push(key.clone());
         self.index.insert(key, id);
         id
     }
@@ -762,6 +785,32 @@ mod tests {
 
     fn a(i: u32) -> Expr {
         Atom(i)
+    }
+
+    /// Equal tests on one field are one atom; any difference (field,
+    /// value, case, operator) makes another. `0.0` and `-0.0` are equal.
+    #[test]
+    fn atoms_are_interned_by_value() {
+        use super::{Atoms, CmpOp, Test};
+        use crate::pattern::SigmaStr;
+        let s = |v: &str, cased| Test::Str {
+            value: SigmaStr::literal(v.as_bytes()).contains(),
+            cased,
+        };
+        let mut at = Atoms::default();
+        let first = at.intern(0, s("md5=0e76", false));
+        assert_eq!(at.intern(0, s("md5=0e76", false)), first);
+        let others = [
+            at.intern(1, s("md5=0e76", false)),
+            at.intern(0, s("md5=0e76", true)),
+            at.intern(0, s("md5=0e77", false)),
+            at.intern(0, Test::Num(CmpOp::Gt, 0.0)),
+            at.intern(0, Test::Num(CmpOp::Gte, 0.0)),
+            at.intern(0, Test::Regex("md5=0e76".into())),
+        ];
+        assert_eq!(others, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(at.intern(0, Test::Num(CmpOp::Gt, -0.0)), 4);
+        assert_eq!(at.list.len(), 7);
     }
 
     /// Whenever an expression holds, one of its trigger atoms holds:
