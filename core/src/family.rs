@@ -111,7 +111,11 @@ mod tests {
     use super::*;
 
     fn hex(i: usize, len: usize) -> String {
-        format!("{:0>len$x}", i * 0x9e37_79b9_7f4a_7c15_usize % (1 << 60))[..len].to_string()
+        format!(
+            "{:0>len$x}",
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % (1 << 60)
+        )[..len]
+            .to_string()
     }
 
     #[test]
