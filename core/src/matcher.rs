@@ -72,12 +72,12 @@ impl AutomatonBuilder {
         // Ids: the automaton's own needles, then one per family stem (found
         // by the automaton, expanded by the family), then family members.
         let split = family::split(&self.needles);
-        let mut hooks_of: Vec<Option<Vec<Hook>>> = self.hooks.into_iter().map(Some).collect();
+        let mut hooks_of = self.hooks;
         let mut ac_needles: Vec<&[u8]> = Vec::new();
         let mut hooks = Vec::new();
         for &i in &split.plain {
             ac_needles.push(&self.needles[i]);
-            hooks.push(hooks_of[i].take().unwrap_or_default());
+            hooks.push(std::mem::take(&mut hooks_of[i]));
         }
         let plain = hooks.len() as u32;
         for (stem, _) in &split.families {
@@ -89,7 +89,7 @@ impl AutomatonBuilder {
             let mut ids = Vec::new();
             for &i in members {
                 ids.push((self.needles[i].as_slice(), hooks.len() as u32));
-                hooks.push(hooks_of[i].take().unwrap_or_default());
+                hooks.push(std::mem::take(&mut hooks_of[i]));
             }
             families.push(Family::new(ids));
         }
@@ -174,7 +174,9 @@ impl Searcher {
 }
 
 /// [`overlapping`] for an automaton without a prefilter and whose needles
-/// (none empty) all begin with one of `starts`.
+/// (none empty) all begin with one of `starts`. A loop of its own: the skip
+/// as an `Option` parameter of [`overlapping`] cost every field's search
+/// 2-4% more instructions a record over the OTRF sample (stop 21).
 fn overlapping_from<A: aho_corasick::automaton::Automaton>(
     aut: &A,
     starts: [u8; 3],
