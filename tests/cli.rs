@@ -219,6 +219,48 @@ fn check_says_when_an_id_is_derived() {
 }
 
 #[test]
+fn check_stats_show_needles_families_and_memory_per_field() {
+    let dir = tmpdir("stats");
+    // 20 MD5s on `Hashes` (a family: one 4-byte stem, one length), two
+    // suffixes on `TargetObject`.
+    let hashes: String = (0..20)
+        .map(|i| format!("      - 'MD5={:032X}'\n", (i + 1) * 0x9E37_79B9u64))
+        .collect();
+    std::fs::write(
+        dir.join("ioc.yml"),
+        format!("title: IOC\nid: i1\nlogsource: {{product: windows, category: image_load}}\ndetection:\n  s:\n    Hashes|contains:\n{hashes}  condition: s\n"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("examples/rules/registry_set_dhcp_calloutdll.yml"),
+        dir.join("dhcp.yml"),
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let out = sigmaline(&["check", "-q", "--stats", "--rules", d], b"");
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let row = |field: &str| -> Vec<String> {
+        let line = err
+            .lines()
+            .find(|l| l.ends_with(&format!("  {field}")))
+            .unwrap_or_else(|| panic!("no row for {field}: {err}"));
+        line.split("  ")
+            .filter(|c| !c.is_empty())
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let h = row("Hashes");
+    assert_eq!(&h[..2], ["20", "20 in 1"], "{err}");
+    assert!(h[2].ends_with("KiB") && h[3] == "DFA", "{err}");
+    let t = row("TargetObject");
+    assert_eq!(&t[..2], ["2", "-"], "{err}");
+    // Hashes (20 needles) is listed before TargetObject (2).
+    assert!(err.find("  Hashes").unwrap() < err.find("  TargetObject").unwrap());
+    assert!(err.contains("automata of 3 fields: "), "{err}");
+}
+
+#[test]
 fn scan_ndjson_and_gz() {
     let dir = tmpdir("scan");
     let plain = dir.join("events.ndjson");

@@ -14,7 +14,8 @@ pub struct Args {
     /// Print only problems and the summary.
     #[arg(long, short)]
     quiet: bool,
-    /// Also print the compiled engine's size: atoms, fields, needles per field.
+    /// Also print the compiled engine's size: atoms, fields, and the
+    /// largest fields' needles, hash-list families and automaton memory.
     #[arg(long)]
     stats: bool,
 }
@@ -87,14 +88,52 @@ pub fn run(a: Args) -> Result<i32, String> {
         );
     }
     if a.stats {
-        eprintln!(
-            "{} atoms over {} fields; largest automata:",
-            engine.atom_count(),
-            engine.field_count()
-        );
-        for (f, n) in engine.field_stats().into_iter().take(15) {
-            eprintln!("{n:>7}  {}", f.trim_start_matches('\0'));
-        }
+        print_stats(&engine);
     }
     Ok(if report.loaded.is_empty() { 1 } else { 0 })
+}
+
+/// How many fields `--stats` lists.
+const STATS_FIELDS: usize = 15;
+
+/// The engine's size on stderr: totals, then the fields with most needles.
+fn print_stats(engine: &sigmaline_core::Engine) {
+    let fields = engine.field_stats();
+    let bytes: usize = fields.iter().map(|(_, st)| st.bytes).sum();
+    eprintln!(
+        "{} atoms over {} fields; automata of {} fields: {}",
+        engine.atom_count(),
+        engine.field_count(),
+        fields.len(),
+        size(bytes)
+    );
+    eprintln!(
+        "{:>8}  {:>14}  {:>10}  {:<7}  field",
+        "needles", "in families", "memory", "kind"
+    );
+    for (name, st) in fields.into_iter().take(STATS_FIELDS) {
+        let families = match st.families {
+            0 => "-".to_string(),
+            n => format!("{} in {n}", st.in_families),
+        };
+        let kind = match (st.dfas, st.nfas) {
+            (0, _) => "NFA",
+            (_, 0) => "DFA",
+            _ => "DFA+NFA",
+        };
+        eprintln!(
+            "{:>8}  {families:>14}  {:>10}  {kind:<7}  {}",
+            st.needles,
+            size(st.bytes),
+            name.trim_start_matches('\0')
+        );
+    }
+}
+
+/// Bytes as KiB or MiB, one decimal.
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
 }

@@ -17,7 +17,7 @@ use crate::json_flat;
 use crate::keywords::KeywordGate;
 use crate::loader::RuleSet;
 use crate::logsource::LogsourceMap;
-use crate::matcher::{FieldMatcher, FieldMatcherBuilder};
+use crate::matcher::{AutomatonStats, FieldMatcher, FieldMatcherBuilder};
 use crate::memo::{Memo, SegMemo, ShortMemo};
 use crate::msgpack::{EntrySpan, IndexedDoc, MsgDoc};
 use crate::on_hit::{Effect, OnHit};
@@ -603,19 +603,17 @@ impl Engine {
         self.n_atoms
     }
 
-    /// Per field: name and the needle count of its automata, largest first.
-    pub fn field_stats(&self) -> Vec<(&str, usize)> {
+    /// Per field with needles: its name and its automata, most needles
+    /// first.
+    pub fn field_stats(&self) -> Vec<(&str, AutomatonStats)> {
         let mut v: Vec<_> = self
             .matchers
             .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let (a, b) = m.needle_counts();
-                (self.field_names[i].as_str(), a + b)
-            })
-            .filter(|(_, n)| *n > 0)
+            .zip(&self.field_names)
+            .map(|(m, name)| (name.as_str(), m.automaton_stats()))
+            .filter(|(_, st)| st.needles > 0)
             .collect();
-        v.sort_by_key(|x| std::cmp::Reverse(x.1));
+        v.sort_by_key(|(name, st)| (std::cmp::Reverse(st.needles), *name));
         v
     }
 

@@ -90,6 +90,20 @@ impl Family {
         Family { lens, members }
     }
 
+    /// How many members it has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Heap bytes of its table and members (an estimate: the table's
+    /// slots and control bytes, and each member's bytes).
+    pub fn memory_usage(&self) -> usize {
+        let slot = size_of::<(Box<[u8]>, u32)>() + 1;
+        self.members.capacity() * slot
+            + self.members.keys().map(|k| k.len()).sum::<usize>()
+            + self.lens.capacity() * size_of::<usize>()
+    }
+
     /// Calls `f(id, end)` for every member that occurs in `hay` at `start`
     /// (where the family's stem occurs).
     #[inline]

@@ -306,6 +306,47 @@ impl Automaton {
     fn needles(&self) -> usize {
         self.hooks.len() - self.families.len()
     }
+
+    fn add_stats(&self, st: &mut AutomatonStats) {
+        use aho_corasick::automaton::Automaton as _;
+        st.needles += self.needles();
+        st.families += self.families.len();
+        st.in_families += self.families.iter().map(Family::len).sum::<usize>();
+        st.bytes += self
+            .families
+            .iter()
+            .map(Family::memory_usage)
+            .sum::<usize>();
+        match &self.ac {
+            Searcher::Dfa(a) => {
+                st.dfas += 1;
+                st.bytes += a.memory_usage();
+            }
+            Searcher::Nfa(a) => {
+                st.nfas += 1;
+                st.bytes += a.memory_usage();
+            }
+        }
+    }
+}
+
+/// A field's automata as `sigmaline check --stats` shows them: what a
+/// rule pack (an IOC list above all) costs in memory, and where.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutomatonStats {
+    /// Needles the automata find, family members included.
+    pub needles: usize,
+    /// Of those, members of families (found through a stem and a table
+    /// instead of the automaton: see `family.rs`).
+    pub in_families: usize,
+    pub families: usize,
+    /// Heap bytes of the automata (aho-corasick's count) and the families'
+    /// tables.
+    pub bytes: usize,
+    /// Automata by kind: a field has one for case-insensitive needles and
+    /// one for cased ones, each a DFA up to a few hundred needles.
+    pub dfas: usize,
+    pub nfas: usize,
 }
 
 /// A test that is neither a string nor a regex.
@@ -430,10 +471,16 @@ impl FieldMatcherBuilder {
 }
 
 impl FieldMatcher {
-    /// Needles in this field's automata (case-folded, cased).
-    pub fn needle_counts(&self) -> (usize, usize) {
-        let n = |s: &Side| s.automaton.as_ref().map_or(0, Automaton::needles);
-        (n(&self.folded), n(&self.cased))
+    /// This field's automata (case-folded and cased) counted together.
+    pub fn automaton_stats(&self) -> AutomatonStats {
+        let mut st = AutomatonStats::default();
+        for a in [&self.folded, &self.cased]
+            .into_iter()
+            .flat_map(|s| &s.automaton)
+        {
+            a.add_stats(&mut st);
+        }
+        st
     }
 
     /// Does any test need the value's text (not just presence)?
