@@ -11,7 +11,7 @@
 //! Arguments: `json|msgpack` (default msgpack), records (3,000), passes (2;
 //! the first warms the memos as a long-running shipper's would be), and an
 //! NDJSON file to read instead of the OTRF sample (to profile one kind of
-//! event).
+//! event), or `quiet` / `noisy` for the benches' synthetic records.
 
 use std::time::Instant;
 
@@ -25,7 +25,9 @@ fn main() {
         std::process::exit(2);
     };
     let engine = sigmaline_benches::windows_pack_engine(&corpus);
-    let lines = match args.get(4) {
+    let lines = match args.get(4).map(String::as_str) {
+        Some("quiet") => sigmaline_benches::synthetic::quiet(n),
+        Some("noisy") => sigmaline_benches::synthetic::noisy(n),
         Some(path) => std::fs::read(path)
             .expect("records file")
             .split(|&b| b == b'\n')
