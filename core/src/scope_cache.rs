@@ -78,11 +78,7 @@ impl ScopeCache {
         self.sorted.clear();
         self.sorted.extend_from_slice(atoms);
         self.sorted.sort_unstable();
-        let mut h = rustc_hash::FxHasher::default();
-        for &a in &self.sorted {
-            h.write_u32(a);
-        }
-        let hash = h.finish();
+        let hash = key_hash(&self.sorted);
         let set = hash as usize % SETS;
         self.clock += 1;
         let (tags, ways) = (
@@ -128,6 +124,15 @@ impl ScopeCache {
     }
 }
 
+/// The hash of a sorted key; its set is the hash modulo `SETS`.
+fn key_hash(sorted: &[AtomId]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    for &a in sorted {
+        h.write_u32(a);
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,11 +156,7 @@ mod tests {
 
     /// `n` keys (single atoms) whose hashes fall into one set.
     fn one_set(n: usize) -> Vec<AtomId> {
-        let set = |a: AtomId| {
-            let mut h = rustc_hash::FxHasher::default();
-            h.write_u32(a);
-            h.finish() as usize % SETS
-        };
+        let set = |a: AtomId| key_hash(&[a]) as usize % SETS;
         let s0 = set(0);
         (0..).filter(|&a| set(a) == s0).take(n).collect()
     }
